@@ -39,7 +39,7 @@ CREATE TABLE payment_transactions (
   wallet_address   text NOT NULL,
   status           text NOT NULL DEFAULT 'pending'
                    CHECK (status IN ('pending', 'seen', 'confirmed', 'failed', 'expired', 'reversed', 'refunded')),
-  failure_reason   text CHECK (failure_reason IN ('underpaid', 'wrong_token', 'wrong_network', 'expired', 'reverted', 'wrong_payer')),
+  failure_reason   text CHECK (failure_reason IN ('underpaid', 'wrong_token', 'wrong_network', 'expired', 'reverted', 'wrong_payer', 'wrong_contract')),
   idempotency_key  text,
   tx_hash          text,
   log_index        integer,
