@@ -1,0 +1,183 @@
+import { SqlClient } from "@effect/sql"
+import { Clock, Config, Data, Effect, Option } from "effect"
+import { randomBytes, randomUUID } from "node:crypto"
+import { type Abi, encodeFunctionData, erc20Abi } from "viem"
+import type { CheckoutPayload, CheckoutRequest, CheckoutView, WalletTransaction } from "../src/domain/Checkout.ts"
+import { NATIVE, tokenAddress } from "../src/domain/Ids.ts"
+import type { Price } from "../src/domain/Plan.ts"
+import { Contracts } from "./Contracts.ts"
+import { Gateways } from "./Gateways.ts"
+import { PAYMENT_COLUMNS, PaymentRow, toCheckoutView } from "./Payments.ts"
+import { PlanNotFound, Plans } from "./Plans.ts"
+import { QuoteSigner } from "./QuoteSigner.ts"
+import { decodeRows, uniqueAs } from "./Rows.ts"
+import { Rpc } from "./Rpc.ts"
+
+export class CheckoutRejected extends Data.TaggedError("CheckoutRejected")<{
+  readonly reason:
+    | "network_not_offered"
+    | "gateway_disabled"
+    | "contract_disabled"
+    | "network_unavailable"
+    | "idempotency_key_reused"
+  readonly message: string
+}> {}
+
+export const CheckoutTtl = Config.integer("BILLING_CHECKOUT_TTL_SECONDS").pipe(
+  Config.validate({ message: "BILLING_CHECKOUT_TTL_SECONDS must be between 60 and 86400", validation: (n) => n >= 60 && n <= 86_400 }),
+  Config.withDefault(1800)
+)
+
+/** Lost a race on a unique index to a concurrent twin request. */
+class Raced extends Data.TaggedError("Raced") {}
+
+const decode = decodeRows(PaymentRow)
+const GAS_HEADROOM_PERCENT = 120n
+
+export class Checkout extends Effect.Service<Checkout>()("billing/Checkout", {
+  effect: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const plans = yield* Plans
+    const contracts = yield* Contracts
+    const gateways = yield* Gateways
+    const rpc = yield* Rpc
+    const signer = yield* QuoteSigner
+    const ttlSeconds = yield* CheckoutTtl
+
+    const select = (where: ReturnType<typeof sql.and>) =>
+      sql`SELECT ${sql.literal(PAYMENT_COLUMNS)} FROM payment_transactions t JOIN plans p ON p.id = t.plan_id WHERE ${where}`.pipe(
+        Effect.orDie,
+        Effect.flatMap(decode),
+        Effect.map((rows) => Option.fromNullable(rows[0]))
+      )
+
+    const byIdempotencyKey = (userId: string, key: string) =>
+      select(sql.and([sql`t.user_id = ${userId}`, sql`t.idempotency_key = ${key}`]))
+    const openFor = (userId: string, planId: number) =>
+      select(sql.and([sql`t.user_id = ${userId}`, sql`t.plan_id = ${planId}`, sql`t.status = 'pending'`, sql`t.expires_at > now()`]))
+
+    const reject = (reason: CheckoutRejected["reason"], message: string) => Effect.fail(new CheckoutRejected({ reason, message }))
+
+    /** Gas from the node with headroom, never above the network's cap; the cap when it cannot be estimated. */
+    const gasFor = (network: string, cap: bigint, tx: { account: `0x${string}`; to: `0x${string}`; data: `0x${string}`; value: bigint }) =>
+      rpc.estimateGas(network, tx).pipe(
+        Effect.map((gas) => {
+          const padded = (gas * GAS_HEADROOM_PERCENT) / 100n
+          return padded < cap ? padded : cap
+        }),
+        Effect.catchAll((e) =>
+          Effect.as(Effect.logDebug("gas estimate unavailable, using the cap").pipe(Effect.annotateLogs({ network, error: e.message })), cap)
+        )
+      )
+
+    const choosePrice = (prices: ReadonlyArray<Price>, network: string | undefined) => {
+      const price = network === undefined ? prices[0] : prices.find((p) => p.network === network)
+      return price ? Effect.succeed(price) : reject("network_not_offered", `the plan has no price on network ${network}`)
+    }
+
+    const issue = Effect.fn("Checkout.issue")(function*(userId: string, req: CheckoutRequest, idempotencyKey: string | undefined) {
+      const plan = yield* plans.get(req.plan_slug)
+      if (!plan.is_active) return yield* new PlanNotFound({ slug: req.plan_slug })
+      const price = yield* choosePrice(plan.prices, req.network)
+      if (!(yield* gateways.networkEnabled(price.network))) {
+        return yield* reject("gateway_disabled", `no enabled gateway serves network ${price.network}`)
+      }
+      const contract = yield* contracts.get(plan.contract_slug).pipe(Effect.orDie)
+      if (!contract.enabled) return yield* reject("contract_disabled", `contract ${contract.slug} is disabled`)
+      if (contract.network !== price.network) {
+        return yield* reject("network_not_offered", `contract ${contract.slug} is not on network ${price.network}`)
+      }
+      const net = yield* rpc.networkConfig(price.network).pipe(
+        Effect.catchTag("UnknownNetwork", () => reject("network_unavailable", `network ${price.network} has no RPC configuration`))
+      )
+
+      const now = yield* Clock.currentTimeMillis
+      const deadline = BigInt(Math.floor(now / 1000) + ttlSeconds)
+      const orderId = `0x${randomBytes(32).toString("hex")}` as const
+      const wallet = req.wallet_address as `0x${string}`
+      const token = tokenAddress(price.token)
+      const signature = yield* signer.sign({
+        chainId: net.chain_id,
+        contract: contract.address,
+        orderId,
+        payer: wallet,
+        token,
+        amount: price.amount,
+        deadline
+      })
+      const native = price.token === NATIVE
+      const mintData = encodeFunctionData({
+        abi: contract.abi as Abi,
+        functionName: contract.mintMethod,
+        args: [orderId, token, price.amount, deadline, signature]
+      })
+      const steps: Array<{ to: `0x${string}`; data: `0x${string}`; value: bigint; estimate: boolean }> = native
+        ? [{ to: contract.address, data: mintData, value: price.amount, estimate: true }]
+        : [
+          { to: token, data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [contract.address, price.amount] }), value: 0n, estimate: true },
+          // mint cannot be estimated before the approval exists on chain.
+          { to: contract.address, data: mintData, value: 0n, estimate: false }
+        ]
+      const transactions: Array<WalletTransaction> = yield* Effect.forEach(steps, (s) =>
+        Effect.map(
+          s.estimate ? gasFor(price.network, net.gas_cap, { account: wallet, to: s.to, data: s.data, value: s.value }) : Effect.succeed(net.gas_cap),
+          (gas) => ({ chain_id: net.chain_id, to: s.to, data: s.data, value: s.value.toString(), gas: gas.toString() })
+        ))
+      const payload: CheckoutPayload = { deadline: deadline.toString(), transactions }
+
+      // A pending checkout for another wallet or network, or past its deadline, is superseded by this one.
+      const supersede = sql`UPDATE payment_transactions SET status = 'expired', updated_at = now()
+        WHERE user_id = ${userId} AND plan_id = ${plan.id} AND status = 'pending'`
+      const insert = sql`INSERT INTO payment_transactions (id, order_id, user_id, plan_id, contract_slug, network, chain_id,
+          contract_address, token, amount, wallet_address, idempotency_key, quote_signature, payload, expires_at)
+        VALUES (${randomUUID()}, ${orderId}, ${userId}, ${plan.id}, ${contract.slug}, ${price.network}, ${net.chain_id},
+          ${contract.address}, ${price.token}, ${price.amount.toString()}, ${req.wallet_address}, ${idempotencyKey ?? null},
+          ${signature}, ${JSON.stringify(payload)}::jsonb, to_timestamp(${Number(deadline)}))`
+      return yield* sql.withTransaction(Effect.zipRight(supersede, insert)).pipe(
+        uniqueAs(() => new Raced()),
+        Effect.as(Option.some(orderId)),
+        Effect.catchTag("Raced", () => Effect.succeed(Option.none<string>()))
+      )
+    })
+
+    const sameRequest = (p: PaymentRow, req: CheckoutRequest) =>
+      p.plan_slug === req.plan_slug && p.wallet_address === req.wallet_address &&
+      (req.network === undefined || req.network === p.network)
+
+    const existing = (userId: string, req: CheckoutRequest, key: string | undefined) =>
+      Effect.gen(function*() {
+        if (key !== undefined) {
+          const found = yield* byIdempotencyKey(userId, key)
+          if (Option.isSome(found)) {
+            return sameRequest(found.value, req)
+              ? found
+              : yield* reject("idempotency_key_reused", "this Idempotency-Key was used for a different checkout")
+          }
+        }
+        const plan = yield* plans.find(req.plan_slug)
+        if (Option.isNone(plan)) return Option.none()
+        const open = yield* openFor(userId, plan.value.id)
+        return Option.filter(open, (p) => sameRequest(p, req))
+      })
+
+    /**
+     * Idempotent: the same key, or the same user and plan while a checkout is pending, returns that checkout.
+     * A concurrent twin loses on a unique index and reads the winner's row.
+     */
+    const create = Effect.fn("Checkout.create")(function*(userId: string, req: CheckoutRequest, idempotencyKey?: string) {
+      const found = yield* existing(userId, req, idempotencyKey)
+      if (Option.isSome(found)) return { created: false, checkout: toCheckoutView(found.value) } as const
+      const orderId = yield* issue(userId, req, idempotencyKey)
+      if (Option.isNone(orderId)) {
+        const raced = yield* existing(userId, req, idempotencyKey)
+        if (Option.isSome(raced)) return { created: false, checkout: toCheckoutView(raced.value) } as const
+        return yield* reject("idempotency_key_reused", "a different checkout for this plan is already pending")
+      }
+      const row = yield* select(sql.and([sql`t.order_id = ${orderId.value}`])).pipe(Effect.map(Option.getOrThrow))
+      return { created: true, checkout: toCheckoutView(row) as CheckoutView } as const
+    })
+
+    return { create } as const
+  }),
+  dependencies: [Plans.Default, Contracts.Default, Gateways.Default, Rpc.Default, QuoteSigner.Default]
+}) {}

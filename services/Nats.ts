@@ -1,0 +1,188 @@
+/**
+ * The NATS connection, the JetStream client and manager, and the billing streams.
+ *
+ * Configuration: `NATS_URL` (default `nats://127.0.0.1:4222`, a comma-separated list is accepted)
+ * and `BILLING_NATS_PREFIX` (default `BILLING`, see `streams/Subjects.ts`).
+ * `Nats.Default` reads both with `Config`. Tests and tools that need another prefix use
+ * `Nats.layerWith({ prefix })`: anything not given is still read from `Config`.
+ *
+ * `streams/Subjects.ts` is imported from here although `streams/` otherwise depends on `services/`:
+ * it is a leaf module of names without dependencies, and the names have to be declared once.
+ */
+import {
+  DiscardPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType
+} from "@nats-io/jetstream"
+import type { JetStreamClient, JetStreamManager, StreamConfig } from "@nats-io/jetstream"
+import { connect, headers as natsHeaders, nanos } from "@nats-io/transport-node"
+import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node"
+import { Config, Data, Duration, Effect, Layer, Schema } from "effect"
+import * as Subjects from "../streams/Subjects.ts"
+
+export class NatsError extends Data.TaggedError("NatsError")<{
+  readonly operation: string
+  readonly cause: unknown
+}> {
+  override get message(): string {
+    const detail = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    return `NATS ${this.operation} failed: ${detail}`
+  }
+}
+
+/** True when the JetStream API answered "stream not found" or "consumer not found". */
+export const isNotFound = (error: NatsError): boolean =>
+  error.cause instanceof JetStreamApiError &&
+  (error.cause.code === JetStreamApiCodes.StreamNotFound || error.cause.code === JetStreamApiCodes.ConsumerNotFound)
+
+export interface NatsSettings {
+  readonly url: string
+  readonly prefix: Subjects.Prefix
+}
+
+const natsUrl = /^(nats|tls):\/\/[^\s,]+(,(nats|tls):\/\/[^\s,]+)*$/
+
+export const NatsUrl: Config.Config<string> = Config.string("NATS_URL").pipe(
+  Config.withDescription("NATS server URL(s), comma-separated, nats:// or tls://"),
+  Config.withDefault("nats://127.0.0.1:4222"),
+  // The message does not echo the value: a URL may carry credentials.
+  Config.validate({ message: "must be nats://host:port or tls://host:port (comma-separated)", validation: (s) => natsUrl.test(s) })
+)
+
+export const NatsPrefix: Config.Config<Subjects.Prefix> = Schema.Config("BILLING_NATS_PREFIX", Subjects.Prefix).pipe(
+  Config.withDescription("prefix of every stream, subject and durable consumer name"),
+  Config.withDefault(Subjects.DefaultPrefix)
+)
+
+export const NatsSettings: Config.Config<NatsSettings> = Config.all({ url: NatsUrl, prefix: NatsPrefix })
+
+export interface PublishOptions {
+  /** Sent as `Nats-Msg-Id`: the stream drops a repeat within its duplicate window. */
+  readonly msgId?: string
+  readonly headers?: Readonly<Record<string, string>>
+}
+
+export interface Published {
+  readonly seq: number
+  readonly duplicate: boolean
+}
+
+export interface Clients {
+  readonly js: JetStreamClient
+  readonly jsm: JetStreamManager
+}
+
+const hour = nanos(Duration.toMillis(Duration.hours(1)))
+
+const streamConfigs = (subjects: Subjects.Subjects): ReadonlyArray<Partial<StreamConfig> & { name: string }> => {
+  const common = { storage: StorageType.File, retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old, num_replicas: 1 }
+  return [
+    { ...common, name: subjects.streams.webhooks, subjects: [subjects.streamSubjects.webhooks], duplicate_window: hour },
+    { ...common, name: subjects.streams.chain, subjects: [subjects.streamSubjects.chain], duplicate_window: hour },
+    // the outbox relay publishes with the outbox row id as Nats-Msg-Id: same window
+    { ...common, name: subjects.streams.events, subjects: [subjects.streamSubjects.events], duplicate_window: hour },
+    {
+      ...common,
+      name: subjects.streams.dlq,
+      subjects: [subjects.streamSubjects.dlq],
+      max_age: nanos(Duration.toMillis(Duration.days(30)))
+    }
+  ]
+}
+
+const attempt = <A>(operation: string, f: () => Promise<A>): Effect.Effect<A, NatsError> =>
+  Effect.tryPromise({ try: f, catch: (cause) => new NatsError({ operation, cause }) })
+
+const closeConnection = (nc: NatsConnection): Effect.Effect<void> =>
+  nc.isClosed() ? Effect.void : attempt("drain", () => nc.drain()).pipe(
+    Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new NatsError({ operation: "drain", cause: "timed out" }) }),
+    Effect.catchAll((error) =>
+      Effect.logWarning("NATS drain failed, closing the connection", error).pipe(
+        Effect.zipRight(attempt("close", () => nc.close())),
+        Effect.catchAll((closeError) => Effect.logError("NATS close failed", closeError))
+      )
+    )
+  )
+
+/** Logs disconnects and reconnects until the connection closes. */
+const logStatus = (nc: NatsConnection): Effect.Effect<void> => {
+  const iterator = nc.status()[Symbol.asyncIterator]()
+  const step = attempt("status", () => iterator.next()).pipe(
+    Effect.tap((next) =>
+      next.done ? Effect.void : Effect.logInfo(`NATS connection status: ${next.value.type}`).pipe(
+        Effect.annotateLogs("server", "server" in next.value ? String(next.value.server) : "")
+      )
+    ),
+    Effect.map((next) => next.done === true),
+    Effect.catchAll((error) => Effect.logWarning("NATS status iterator failed", error).pipe(Effect.as(true)))
+  )
+  return Effect.repeat(step, { until: (done) => done })
+}
+
+export const make = Effect.fn("Nats.make")(function*(settings: NatsSettings) {
+  const subjects = Subjects.make(settings.prefix)
+  const nc = yield* Effect.acquireRelease(
+    attempt("connect", () =>
+      connect({ servers: settings.url.split(","), name: `evm-billing/${settings.prefix}`, maxReconnectAttempts: -1 })),
+    closeConnection
+  )
+  yield* Effect.forkScoped(logStatus(nc))
+  const js = jetstream(nc)
+  const jsm = yield* attempt("jetstreamManager", () => jetstreamManager(nc))
+
+  const use = <A>(operation: string, f: (clients: Clients) => Promise<A>): Effect.Effect<A, NatsError> =>
+    attempt(operation, () => f({ js, jsm }))
+
+  const ensureStream = (config: Partial<StreamConfig> & { name: string }) => {
+    const { name, ...update } = config
+    return use(`streams.update(${name})`, ({ jsm }) => jsm.streams.update(name, update)).pipe(
+      Effect.catchIf(isNotFound, () => use(`streams.add(${name})`, ({ jsm }) => jsm.streams.add(config))),
+      Effect.asVoid
+    )
+  }
+  yield* Effect.forEach(streamConfigs(subjects), ensureStream, { discard: true })
+
+  const toHeaders = (record: Readonly<Record<string, string>>): Effect.Effect<MsgHdrs, NatsError> =>
+    Effect.try({
+      try: () => {
+        const h = natsHeaders()
+        for (const [key, value] of Object.entries(record)) h.set(key, value)
+        return h
+      },
+      catch: (cause) => new NatsError({ operation: "headers", cause })
+    })
+
+  const publish = Effect.fn("Nats.publish")(function*(subject: string, data: Uint8Array, options: PublishOptions = {}) {
+    yield* Effect.annotateCurrentSpan("subject", subject)
+    const headers = options.headers === undefined ? undefined : yield* toHeaders(options.headers)
+    const ack = yield* use(`publish(${subject})`, ({ js }) =>
+      js.publish(subject, data, {
+        ...(options.msgId === undefined ? {} : { msgID: options.msgId }),
+        ...(headers === undefined ? {} : { headers })
+      }))
+    return { seq: ack.seq, duplicate: ack.duplicate } satisfies Published
+  })
+
+  /** Round trip to the JetStream API: proves the connection and JetStream both answer. */
+  const ping: Effect.Effect<void, NatsError> = use("ping", ({ jsm }) => jsm.getAccountInfo()).pipe(Effect.asVoid)
+
+  return { settings, subjects, js, jsm, use, publish, ping } as const
+})
+
+export class Nats extends Effect.Service<Nats>()("billing/Nats", {
+  scoped: Effect.flatMap(NatsSettings, make)
+}) {
+  /** Like `Nats.Default`, with some settings given instead of read from `Config` (tests: a prefix per file). */
+  static layerWith = (overrides: Partial<NatsSettings>) =>
+    Layer.scoped(
+      Nats,
+      Effect.all({
+        url: overrides.url === undefined ? NatsUrl : Effect.succeed(overrides.url),
+        prefix: overrides.prefix === undefined ? NatsPrefix : Effect.succeed(overrides.prefix)
+      }).pipe(Effect.flatMap(make), Effect.map((service) => new Nats(service)))
+    )
+}

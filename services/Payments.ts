@@ -1,0 +1,68 @@
+import { Schema } from "effect"
+import type { CheckoutView, HistoryItem } from "../src/domain/Checkout.ts"
+import { CheckoutPayload } from "../src/domain/Checkout.ts"
+import { FailureReason, PaymentStatus } from "../src/domain/Payment.ts"
+
+/** A payment_transactions row as the services read it (money as bigint). */
+export const PaymentRow = Schema.Struct({
+  id: Schema.String,
+  order_id: Schema.String,
+  user_id: Schema.String,
+  plan_id: Schema.NumberFromString,
+  plan_slug: Schema.String,
+  contract_slug: Schema.String,
+  network: Schema.String,
+  chain_id: Schema.NumberFromString,
+  contract_address: Schema.String,
+  token: Schema.String,
+  amount: Schema.BigInt,
+  paid_amount: Schema.NullOr(Schema.BigInt),
+  wallet_address: Schema.String,
+  status: PaymentStatus,
+  failure_reason: Schema.NullOr(FailureReason),
+  idempotency_key: Schema.NullOr(Schema.String),
+  tx_hash: Schema.NullOr(Schema.String),
+  log_index: Schema.NullOr(Schema.Number),
+  block_number: Schema.NullOr(Schema.NumberFromString),
+  quote_signature: Schema.String,
+  payload: CheckoutPayload,
+  expires_at: Schema.DateFromSelf,
+  created_at: Schema.DateFromSelf,
+  confirmed_at: Schema.NullOr(Schema.DateFromSelf)
+})
+export type PaymentRow = typeof PaymentRow.Type
+
+/** Columns for PaymentRow; numeric and bigint columns cast to text so no JS number holds them. */
+export const PAYMENT_COLUMNS = `t.id::text AS id, t.order_id, t.user_id, t.plan_id::text AS plan_id, p.slug AS plan_slug,
+  t.contract_slug, t.network, t.chain_id::text AS chain_id, t.contract_address, t.token, t.amount::text AS amount,
+  t.paid_amount::text AS paid_amount, t.wallet_address, t.status, t.failure_reason, t.idempotency_key, t.tx_hash,
+  t.log_index, t.block_number::text AS block_number, t.quote_signature, t.payload, t.expires_at, t.created_at,
+  t.confirmed_at`
+
+export const toCheckoutView = (p: PaymentRow): CheckoutView => ({
+  transaction_id: p.id,
+  order_id: p.order_id,
+  status: p.status,
+  network: p.network,
+  chain_id: p.chain_id,
+  token: p.token,
+  amount: p.amount.toString(),
+  expires_at: p.expires_at.toISOString(),
+  quote_signature: p.quote_signature,
+  payload: p.payload
+})
+
+export const toHistoryItem = (p: PaymentRow): HistoryItem => ({
+  transaction_id: p.id,
+  plan_slug: p.plan_slug,
+  status: p.status,
+  order_id: p.order_id,
+  tx_hash: p.tx_hash,
+  network: p.network,
+  token: p.token,
+  amount: p.amount.toString(),
+  paid_amount: p.paid_amount === null ? null : p.paid_amount.toString(),
+  failure_reason: p.failure_reason,
+  created_at: p.created_at.toISOString(),
+  confirmed_at: p.confirmed_at === null ? null : p.confirmed_at.toISOString()
+})

@@ -1,0 +1,48 @@
+import { Schema } from "effect"
+import { NetworkName } from "../Config.ts"
+import { Address, Slug } from "./Ids.ts"
+
+const MethodName = Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, { message: () => "must be a Solidity function name" }))
+const Secret = Schema.String.pipe(Schema.minLength(16, { message: () => "must be at least 16 characters" }), Schema.maxLength(512))
+const Abi = Schema.Array(Schema.Record({ key: Schema.String, value: Schema.Unknown })).pipe(
+  Schema.annotations({ description: "contract ABI (JSON array)" })
+)
+
+export const ContractCreate = Schema.Struct({
+  slug: Slug,
+  network: NetworkName,
+  address: Address,
+  abi: Schema.optional(Abi),
+  mint_method: Schema.optionalWith(MethodName, { default: () => "mint" }),
+  burn_method: Schema.optionalWith(MethodName, { default: () => "burn" }),
+  webhook_secret: Schema.optional(Schema.NullOr(Secret)),
+  enabled: Schema.optionalWith(Schema.Boolean, { default: () => true })
+})
+export type ContractCreate = typeof ContractCreate.Type
+
+export const ContractUpdate = Schema.Struct({
+  network: Schema.optional(NetworkName),
+  address: Schema.optional(Address),
+  abi: Schema.optional(Abi),
+  mint_method: Schema.optional(MethodName),
+  burn_method: Schema.optional(MethodName),
+  webhook_secret: Schema.optional(Schema.NullOr(Secret)),
+  enabled: Schema.optional(Schema.Boolean)
+})
+export type ContractUpdate = typeof ContractUpdate.Type
+
+/** What the API shows: the webhook secret is write-only. */
+export const ContractView = Schema.Struct({
+  slug: Schema.String,
+  network: Schema.String,
+  address: Schema.String,
+  abi: Schema.Array(Schema.Unknown),
+  mint_method: Schema.String,
+  burn_method: Schema.String,
+  events: Schema.Array(Schema.String),
+  has_webhook_secret: Schema.Boolean,
+  enabled: Schema.Boolean,
+  created_at: Schema.String,
+  updated_at: Schema.String
+})
+export type ContractView = typeof ContractView.Type

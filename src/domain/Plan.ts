@@ -1,0 +1,55 @@
+import { Schema } from "effect"
+import { NetworkName } from "../Config.ts"
+import { Slug, Token } from "./Ids.ts"
+import { PositiveAmount } from "./Money.ts"
+
+export const Interval = Schema.Literal("month", "year")
+export type Interval = typeof Interval.Type
+
+export const Price = Schema.Struct({ network: NetworkName, token: Token, amount: PositiveAmount })
+export type Price = typeof Price.Type
+
+const Prices = Schema.Array(Price).pipe(
+  Schema.minItems(1, { message: () => "a plan needs at least one price" }),
+  Schema.filter((prices) =>
+    new Set(prices.map((p) => `${p.network}:${p.token}`)).size === prices.length || "one price per network and token"
+  )
+)
+const Limits = Schema.Record({ key: Schema.String, value: Schema.Number })
+const Features = Schema.Array(Schema.String)
+const Title = Schema.Trim.pipe(Schema.minLength(1), Schema.maxLength(200))
+
+export const PlanCreate = Schema.Struct({
+  slug: Slug,
+  title: Title,
+  interval: Interval,
+  prices: Prices,
+  contract_slug: Slug,
+  monthly_limits: Schema.optionalWith(Limits, { default: () => ({}) }),
+  features: Schema.optionalWith(Features, { default: () => [] }),
+  is_active: Schema.optionalWith(Schema.Boolean, { default: () => true })
+})
+export type PlanCreate = typeof PlanCreate.Type
+
+export const PlanUpdate = Schema.Struct({
+  title: Schema.optional(Title),
+  interval: Schema.optional(Interval),
+  prices: Schema.optional(Prices),
+  contract_slug: Schema.optional(Slug),
+  monthly_limits: Schema.optional(Limits),
+  features: Schema.optional(Features),
+  is_active: Schema.optional(Schema.Boolean)
+})
+export type PlanUpdate = typeof PlanUpdate.Type
+
+export const PlanView = Schema.Struct({
+  slug: Schema.String,
+  title: Schema.String,
+  interval: Interval,
+  prices: Schema.Array(Price),
+  contract_slug: Schema.String,
+  monthly_limits: Limits,
+  features: Features,
+  is_active: Schema.Boolean
+})
+export type PlanView = typeof PlanView.Type
