@@ -7,10 +7,10 @@ import { NATIVE, tokenAddress } from "../src/domain/Ids.ts"
 import type { Price } from "../src/domain/Plan.ts"
 import { Contracts } from "./Contracts.ts"
 import { Gateways } from "./Gateways.ts"
-import { PAYMENT_COLUMNS, PaymentRow, toCheckoutView } from "./Payments.ts"
+import { type PaymentRow, Payments, toCheckoutView } from "./Payments.ts"
 import { PlanNotFound, Plans } from "./Plans.ts"
 import { QuoteSigner } from "./QuoteSigner.ts"
-import { decodeRows, uniqueAs } from "./Rows.ts"
+import { uniqueAs } from "./Rows.ts"
 import { Rpc } from "./Rpc.ts"
 
 export class CheckoutRejected extends Data.TaggedError("CheckoutRejected")<{
@@ -31,7 +31,6 @@ export const CheckoutTtl = Config.integer("BILLING_CHECKOUT_TTL_SECONDS").pipe(
 /** Lost a race on a unique index to a concurrent twin request. */
 class Raced extends Data.TaggedError("Raced") {}
 
-const decode = decodeRows(PaymentRow)
 const GAS_HEADROOM_PERCENT = 120n
 
 export class Checkout extends Effect.Service<Checkout>()("billing/Checkout", {
@@ -42,14 +41,10 @@ export class Checkout extends Effect.Service<Checkout>()("billing/Checkout", {
     const gateways = yield* Gateways
     const rpc = yield* Rpc
     const signer = yield* QuoteSigner
+    const payments = yield* Payments
     const ttlSeconds = yield* CheckoutTtl
 
-    const select = (where: ReturnType<typeof sql.and>) =>
-      sql`SELECT ${sql.literal(PAYMENT_COLUMNS)} FROM payment_transactions t JOIN plans p ON p.id = t.plan_id WHERE ${where}`.pipe(
-        Effect.orDie,
-        Effect.flatMap(decode),
-        Effect.map((rows) => Option.fromNullable(rows[0]))
-      )
+    const select = payments.findOne
 
     const byIdempotencyKey = (userId: string, key: string) =>
       select(sql.and([sql`t.user_id = ${userId}`, sql`t.idempotency_key = ${key}`]))
@@ -179,5 +174,5 @@ export class Checkout extends Effect.Service<Checkout>()("billing/Checkout", {
 
     return { create } as const
   }),
-  dependencies: [Plans.Default, Contracts.Default, Gateways.Default, Rpc.Default, QuoteSigner.Default]
+  dependencies: [Payments.Default, Plans.Default, Contracts.Default, Gateways.Default, Rpc.Default, QuoteSigner.Default]
 }) {}

@@ -20,8 +20,8 @@ import {
 } from "@nats-io/jetstream"
 import type { JetStreamClient, JetStreamManager, StreamConfig } from "@nats-io/jetstream"
 import { connect, headers as natsHeaders, nanos } from "@nats-io/transport-node"
-import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node"
-import { Config, Data, Duration, Effect, Layer, Schema } from "effect"
+import type { MsgHdrs, NatsConnection, Status } from "@nats-io/transport-node"
+import { Config, Data, Duration, Effect, Layer, LogLevel, Schema } from "effect"
 import * as Subjects from "../streams/Subjects.ts"
 
 export class NatsError extends Data.TaggedError("NatsError")<{
@@ -44,13 +44,16 @@ export interface NatsSettings {
   readonly prefix: Subjects.Prefix
 }
 
-const natsUrl = /^(nats|tls):\/\/[^\s,]+(,(nats|tls):\/\/[^\s,]+)*$/
+// The message does not echo the value: a URL may carry credentials.
+const NatsUrlSchema = Schema.String.pipe(
+  Schema.pattern(/^(nats|tls):\/\/[^\s,]+(,(nats|tls):\/\/[^\s,]+)*$/, {
+    message: () => "must be nats://host:port or tls://host:port (comma-separated)"
+  })
+)
 
-export const NatsUrl: Config.Config<string> = Config.string("NATS_URL").pipe(
+export const NatsUrl: Config.Config<string> = Schema.Config("NATS_URL", NatsUrlSchema).pipe(
   Config.withDescription("NATS server URL(s), comma-separated, nats:// or tls://"),
-  Config.withDefault("nats://127.0.0.1:4222"),
-  // The message does not echo the value: a URL may carry credentials.
-  Config.validate({ message: "must be nats://host:port or tls://host:port (comma-separated)", validation: (s) => natsUrl.test(s) })
+  Config.withDefault("nats://127.0.0.1:4222")
 )
 
 export const NatsPrefix: Config.Config<Subjects.Prefix> = Schema.Config("BILLING_NATS_PREFIX", Subjects.Prefix).pipe(
@@ -99,6 +102,8 @@ const attempt = <A>(operation: string, f: () => Promise<A>): Effect.Effect<A, Na
 
 const closeConnection = (nc: NatsConnection): Effect.Effect<void> =>
   nc.isClosed() ? Effect.void : attempt("drain", () => nc.drain()).pipe(
+    // finalizers run uninterruptibly: the drain must be interruptible for the timeout to cut it
+    Effect.interruptible,
     Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new NatsError({ operation: "drain", cause: "timed out" }) }),
     Effect.catchAll((error) =>
       Effect.logWarning("NATS drain failed, closing the connection", error).pipe(
@@ -108,14 +113,25 @@ const closeConnection = (nc: NatsConnection): Effect.Effect<void> =>
     )
   )
 
-/** Logs disconnects and reconnects until the connection closes. */
+const statusLevel: Partial<Record<Status["type"], LogLevel.LogLevel>> = {
+  disconnect: LogLevel.Warning,
+  staleConnection: LogLevel.Warning,
+  slowConsumer: LogLevel.Warning,
+  error: LogLevel.Error,
+  reconnect: LogLevel.Info,
+  ldm: LogLevel.Info,
+  close: LogLevel.Info
+}
+
+/** Logs disconnects, reconnects and errors (pings and the like at debug level) until the connection closes. */
 const logStatus = (nc: NatsConnection): Effect.Effect<void> => {
   const iterator = nc.status()[Symbol.asyncIterator]()
   const step = attempt("status", () => iterator.next()).pipe(
     Effect.tap((next) =>
-      next.done ? Effect.void : Effect.logInfo(`NATS connection status: ${next.value.type}`).pipe(
-        Effect.annotateLogs("server", "server" in next.value ? String(next.value.server) : "")
-      )
+      next.done ? Effect.void : Effect.logWithLevel(
+        statusLevel[next.value.type] ?? LogLevel.Debug,
+        `NATS connection status: ${next.value.type}`
+      ).pipe(Effect.annotateLogs("server", "server" in next.value ? String(next.value.server) : ""))
     ),
     Effect.map((next) => next.done === true),
     Effect.catchAll((error) => Effect.logWarning("NATS status iterator failed", error).pipe(Effect.as(true)))
@@ -170,7 +186,7 @@ export const make = Effect.fn("Nats.make")(function*(settings: NatsSettings) {
   /** Round trip to the JetStream API: proves the connection and JetStream both answer. */
   const ping: Effect.Effect<void, NatsError> = use("ping", ({ jsm }) => jsm.getAccountInfo()).pipe(Effect.asVoid)
 
-  return { settings, subjects, js, jsm, use, publish, ping } as const
+  return { subjects, js, jsm, use, publish, ping } as const
 })
 
 export class Nats extends Effect.Service<Nats>()("billing/Nats", {

@@ -1,7 +1,9 @@
-import { Schema } from "effect"
+import { SqlClient, type Statement } from "@effect/sql"
+import { Effect, Option, Schema } from "effect"
 import type { CheckoutView, HistoryItem } from "../src/domain/Checkout.ts"
 import { CheckoutPayload } from "../src/domain/Checkout.ts"
 import { FailureReason, PaymentStatus } from "../src/domain/Payment.ts"
+import { decodeRows } from "./Rows.ts"
 
 /** A payment_transactions row as the services read it (money as bigint). */
 export const PaymentRow = Schema.Struct({
@@ -66,3 +68,23 @@ export const toHistoryItem = (p: PaymentRow): HistoryItem => ({
   created_at: p.created_at.toISOString(),
   confirmed_at: p.confirmed_at === null ? null : p.confirmed_at.toISOString()
 })
+
+const decodePayments = decodeRows(PaymentRow)
+
+/** Reads of payment_transactions shared by checkout, the processor and the user bundle. */
+export class Payments extends Effect.Service<Payments>()("billing/Payments", {
+  effect: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const findOne = (where: Statement.Fragment) =>
+      sql`SELECT ${sql.literal(PAYMENT_COLUMNS)} FROM payment_transactions t JOIN plans p ON p.id = t.plan_id WHERE ${where}`.pipe(
+        Effect.orDie,
+        Effect.flatMap(decodePayments),
+        Effect.map((rows) => Option.fromNullable(rows[0]))
+      )
+    return {
+      findOne,
+      byOrderId: (orderId: string) => findOne(sql`t.order_id = ${orderId.toLowerCase()}`),
+      byId: (id: string) => findOne(sql`t.id = ${id}`)
+    } as const
+  })
+}) {}

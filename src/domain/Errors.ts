@@ -1,19 +1,52 @@
 import { HttpApiSchema } from "@effect/platform"
 import { Schema } from "effect"
 
-/** Every error on the wire is `{ "error": code, "message": text }`; the class decides the status. */
-const fields = { error: Schema.String, message: Schema.String }
+/**
+ * Every error on the wire is `{ "error": code, "message": text }`; the class decides the status. Each class
+ * lists its codes: disjoint code sets are also what lets the response encoder tell the classes apart.
+ */
+const shape = <const Codes extends ReadonlyArray<string>>(...codes: Codes) => ({
+  error: Schema.Literal(...codes),
+  message: Schema.String
+})
 
-export class BadRequest extends Schema.Class<BadRequest>("BadRequest")(fields, HttpApiSchema.annotations({ status: 400 })) {}
-export class Unauthorized extends Schema.Class<Unauthorized>("Unauthorized")(fields, HttpApiSchema.annotations({ status: 401 })) {}
-export class Forbidden extends Schema.Class<Forbidden>("Forbidden")(fields, HttpApiSchema.annotations({ status: 403 })) {}
-export class NotFound extends Schema.Class<NotFound>("NotFound")(fields, HttpApiSchema.annotations({ status: 404 })) {}
-export class Conflict extends Schema.Class<Conflict>("Conflict")(fields, HttpApiSchema.annotations({ status: 409 })) {}
-export class PayloadTooLarge extends Schema.Class<PayloadTooLarge>("PayloadTooLarge")(fields, HttpApiSchema.annotations({ status: 413 })) {}
-export class Unavailable extends Schema.Class<Unavailable>("Unavailable")(fields, HttpApiSchema.annotations({ status: 503 })) {}
-
-export type ApiError = BadRequest | Unauthorized | Forbidden | NotFound | Conflict | PayloadTooLarge | Unavailable
-
-export const badRequest = (message: string, error = "invalid_request") => new BadRequest({ error, message })
-export const notFound = (error: string, message: string) => new NotFound({ error, message })
-export const conflict = (error: string, message: string) => new Conflict({ error, message })
+export class BadRequest extends Schema.Class<BadRequest>("BadRequest")(
+  shape("invalid_request", "invalid_webhook", "network_not_offered", "invalid_plan", "invalid_cursor"),
+  HttpApiSchema.annotations({ status: 400 })
+) {}
+export class Unauthorized extends Schema.Class<Unauthorized>("Unauthorized")(
+  shape("unauthorized", "invalid_signature"),
+  HttpApiSchema.annotations({ status: 401 })
+) {}
+export class Forbidden extends Schema.Class<Forbidden>("Forbidden")(
+  shape("forbidden"),
+  HttpApiSchema.annotations({ status: 403 })
+) {}
+export class NotFound extends Schema.Class<NotFound>("NotFound")(
+  shape("not_found", "plan_not_found", "contract_not_found", "gateway_not_found", "unknown_contract"),
+  HttpApiSchema.annotations({ status: 404 })
+) {}
+export class Conflict extends Schema.Class<Conflict>("Conflict")(
+  shape(
+    "contract_exists",
+    "plan_exists",
+    "gateway_exists",
+    "gateway_disabled",
+    "contract_disabled",
+    "network_unavailable",
+    "idempotency_key_reused"
+  ),
+  HttpApiSchema.annotations({ status: 409 })
+) {}
+export class PayloadTooLarge extends Schema.Class<PayloadTooLarge>("PayloadTooLarge")(
+  shape("payload_too_large"),
+  HttpApiSchema.annotations({ status: 413 })
+) {}
+export class Unavailable extends Schema.Class<Unavailable>("Unavailable")(
+  shape("not_ready", "queue_unavailable"),
+  HttpApiSchema.annotations({ status: 503 })
+) {}
+export class Internal extends Schema.Class<Internal>("Internal")(
+  shape("internal_error"),
+  HttpApiSchema.annotations({ status: 500 })
+) {}

@@ -1,0 +1,53 @@
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+
+export interface Posting {
+  readonly account: string
+  readonly asset: string
+  /** Debit positive, credit negative; never zero. */
+  readonly amount: bigint
+}
+
+export class UnbalancedLedgerTransaction extends Error {}
+
+/** Asset = network + token, the unit in which a ledger transaction must balance. */
+export const assetOf = (network: string, token: string) => `${network}:${token}`
+
+/** Deterministic from the on-chain event, so a retry cannot post twice. */
+export const paymentLedgerId = (chainId: number, txHash: string, logIndex: number) => `payment:${chainId}:${txHash}:${logIndex}`
+
+export const isBalanced = (postings: ReadonlyArray<Posting>): boolean => {
+  const sums = new Map<string, bigint>()
+  for (const p of postings) sums.set(p.asset, (sums.get(p.asset) ?? 0n) + p.amount)
+  return [...sums.values()].every((s) => s === 0n)
+}
+
+/** Double-entry, append-only postings; runs inside the caller's SQL transaction. */
+export class Ledger extends Effect.Service<Ledger>()("billing/Ledger", {
+  effect: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+
+    /** Returns false when this ledger transaction id was already posted. */
+    const post = Effect.fn("Ledger.post")(function*(tx: {
+      readonly id: string
+      readonly paymentId: string
+      readonly kind: "payment" | "reversal" | "refund"
+      readonly postings: ReadonlyArray<Posting>
+    }) {
+      const postings = tx.postings.filter((p) => p.amount !== 0n)
+      if (!isBalanced(postings)) return yield* Effect.die(new UnbalancedLedgerTransaction(`ledger transaction ${tx.id} does not balance`))
+      const inserted = yield* sql`INSERT INTO ledger_transactions (id, payment_id, kind)
+        VALUES (${tx.id}, ${tx.paymentId}, ${tx.kind}) ON CONFLICT (id) DO NOTHING RETURNING id`
+      if (inserted.length === 0) return false
+      yield* sql`INSERT INTO ledger_postings ${sql.insert(postings.map((p) => ({
+        ledger_transaction_id: tx.id,
+        account: p.account,
+        asset: p.asset,
+        amount: p.amount.toString()
+      })))}`
+      return true
+    })
+
+    return { post } as const
+  })
+}) {}

@@ -1,0 +1,13 @@
+import { Layer } from "effect"
+import { PgLive } from "../services/Database.ts"
+import { Nats } from "../services/Nats.ts"
+import { Rpc } from "../services/Rpc.ts"
+import { PaymentProcessorLive } from "../streams/PaymentProcessor.ts"
+import { serveApi } from "./http/Server.ts"
+
+/** Shared infrastructure: one pool, one NATS connection, one RPC service for the process. */
+export const InfraLive = Layer.mergeAll(Nats.Default, Rpc.Default).pipe(Layer.provideMerge(PgLive))
+
+/** HTTP API and the consumers in one process. */
+export const appLayer = (port: number) =>
+  Layer.mergeAll(serveApi(port), PaymentProcessorLive).pipe(Layer.provide(InfraLive))

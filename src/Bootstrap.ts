@@ -1,0 +1,49 @@
+import { NodeContext } from "@effect/platform-node"
+import { SqlClient } from "@effect/sql"
+import { Config, Effect, Layer, Option, Redacted } from "effect"
+import { CryptoConfig } from "../services/CryptoConfig.ts"
+import { DatabaseUrl, ensureDatabase, PgLive } from "../services/Database.ts"
+import { Gateways } from "../services/Gateways.ts"
+import { runMigrations } from "../services/Migrations.ts"
+import { GatewayConfig, jsonConfig, RpcConfig } from "./Config.ts"
+
+export const RpcConfigEnv = Config.option(jsonConfig("BILLING_RPC_CONFIG", RpcConfig))
+export const GatewaysEnv = Config.option(jsonConfig("BILLING_EVM_GATEWAYS", GatewayConfig))
+
+/** Creates the database if needed and applies migrations; safe when several processes start at once. */
+export const migrate = Effect.gen(function*() {
+  const url = yield* DatabaseUrl
+  yield* ensureDatabase(url)
+  const applied = yield* runMigrations().pipe(Effect.provide(Layer.merge(PgLive, NodeContext.layer)))
+  for (const [id, name] of applied) yield* Effect.logInfo(`applied migration ${String(id).padStart(3, "0")}_${name}`)
+  return applied
+})
+
+/**
+ * Seeds crypto_config and gateways from the environment. Networks already stored keep their stored
+ * settings (live changes survive restarts); with no gateways configured, one gateway `evm` serves every
+ * configured network.
+ */
+export const seedFromEnvironment = (rpc: RpcConfig) =>
+  Effect.gen(function*() {
+    const crypto = yield* CryptoConfig
+    const gateways = yield* Gateways
+    yield* crypto.seed(rpc)
+    const configured = yield* GatewaysEnv
+    yield* gateways.seed(Option.getOrElse(configured, () => [{
+      slug: "evm",
+      title: "EVM",
+      networks: Object.keys(rpc),
+      enabled: true
+    }]))
+  }).pipe(Effect.provide(Layer.mergeAll(CryptoConfig.Default, Gateways.Default)))
+
+/** For an ephemeral devnet the stored network must follow the new node (a new port, a fresh chain). */
+export const pointNetworkAt = (network: string, chainId: number, rpcUrl: string, confirmations: number) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql`INSERT INTO crypto_config (network, chain_id, rpc_endpoints, confirmations)
+      VALUES (${network}, ${chainId}, ${JSON.stringify([rpcUrl])}::jsonb, ${confirmations})
+      ON CONFLICT (network) DO UPDATE SET chain_id = excluded.chain_id, rpc_endpoints = excluded.rpc_endpoints,
+        confirmations = excluded.confirmations, updated_at = now()`).pipe(Effect.orDie)
+
+export const redactedUrl = (url: Redacted.Redacted) => Redacted.value(url).replace(/\/\/[^@/]*@/, "//***@")

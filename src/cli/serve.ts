@@ -1,0 +1,47 @@
+import { Command, Options } from "@effect/cli"
+import { Effect, Layer, Option } from "effect"
+import { PgLive } from "../../services/Database.ts"
+import { SignerKey } from "../../services/QuoteSigner.ts"
+import { appLayer } from "../App.ts"
+import { migrate, pointNetworkAt, RpcConfigEnv, seedFromEnvironment } from "../Bootstrap.ts"
+import { PortConfig } from "../Config.ts"
+import { DEMO_PLAN, registerDemo } from "../Demo.ts"
+import { Anvil } from "../devnet/Anvil.ts"
+import { Devnet } from "../devnet/Devnet.ts"
+
+const devnetPort = Options.integer("devnet-port").pipe(
+  Options.withDescription("port of the embedded devnet when BILLING_RPC_CONFIG is unset (default: a free port)"),
+  Options.optional
+)
+
+/** Without BILLING_RPC_CONFIG: a devnet in this process, its contract and a demo plan registered. */
+const embeddedDevnet = (port: Option.Option<number>) =>
+  Effect.gen(function*() {
+    const { key } = yield* SignerKey
+    const devnet = yield* Devnet.start({
+      port: Option.isSome(port) ? port.value : yield* Anvil.freePort,
+      signerPrivateKey: key,
+      blockTime: 1
+    })
+    yield* pointNetworkAt(devnet.network, devnet.chain_id, devnet.rpc_url, 2)
+    yield* seedFromEnvironment({ [devnet.network]: { chain_id: devnet.chain_id, rpc: [devnet.rpc_url], confirmations: 2, gas_cap: 1_000_000n } })
+    yield* registerDemo(devnet)
+    yield* tryIt(yield* PortConfig)
+    yield* Effect.logInfo("BILLING_RPC_CONFIG is unset: started an embedded devnet").pipe(
+      Effect.annotateLogs({ ...devnet, demo_plan: DEMO_PLAN })
+    )
+    return devnet
+  }).pipe(Effect.provide(PgLive))
+
+export const serve = Command.make("serve", { devnetPort }, ({ devnetPort }) =>
+  Effect.gen(function*() {
+    yield* migrate
+    const rpc = yield* RpcConfigEnv
+    if (Option.isSome(rpc)) yield* seedFromEnvironment(rpc.value).pipe(Effect.provide(PgLive))
+    else yield* embeddedDevnet(devnetPort)
+    return yield* Layer.launch(appLayer(yield* PortConfig))
+  }).pipe(Effect.scoped)
+).pipe(Command.withDescription("run the HTTP API and the consumers (migrates first)"))
+
+const tryIt = (port: number) =>
+  Effect.logInfo(`try it: TOKEN=$(npx evm-billing token --user-id alice); curl -s -X POST http://127.0.0.1:${port}/v1/billing/checkout -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"plan_slug":"${DEMO_PLAN}","wallet_address":"0x70997970C51812dc3A010C7d01b50e0d17dc79C8"}'`)

@@ -1,0 +1,24 @@
+import { Schema } from "effect"
+import { NetworkName } from "../Config.ts"
+import { OrderId, Slug, TxHash } from "./Ids.ts"
+
+/** The body a relayer posts; only a hint: the processor reads the chain before acting. */
+export const WebhookEvent = Schema.Struct({
+  type: Schema.Literal("payment.minted", "pass.burned"),
+  contract: Slug,
+  network: NetworkName,
+  tx_hash: TxHash,
+  log_index: Schema.Int.pipe(Schema.between(0, 1_000_000)),
+  block_number: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
+  order_id: Schema.optional(OrderId)
+})
+export type WebhookEvent = typeof WebhookEvent.Type
+
+/** What goes onto the webhooks stream. */
+export const QueuedWebhook = Schema.Struct({
+  source: Schema.Literal("webhook"),
+  webhook_id: Schema.String,
+  received_at: Schema.String,
+  event: WebhookEvent
+})
+export type QueuedWebhook = typeof QueuedWebhook.Type

@@ -1,0 +1,78 @@
+import { HttpApiBuilder, HttpServerRequest } from "@effect/platform"
+import { Effect, Layer } from "effect"
+import { Contracts } from "../../../services/Contracts.ts"
+import { Gateways } from "../../../services/Gateways.ts"
+import { Plans, toPlanView } from "../../../services/Plans.ts"
+import { Api } from "../Api.ts"
+import { CurrentUser } from "../Auth.ts"
+import * as E from "../Errors.ts"
+
+/** Who acts, for the audit trail: the bearer's user id and the request id header if any. */
+export const currentActor = Effect.gen(function*() {
+  const user = yield* CurrentUser
+  const request = yield* HttpServerRequest.HttpServerRequest
+  return { id: user.id, requestId: request.headers["x-request-id"] }
+})
+
+export const AdminContractsLive = HttpApiBuilder.group(Api, "adminContracts", (handlers) =>
+  Effect.gen(function*() {
+    const contracts = yield* Contracts
+    return handlers
+      .handle("list", () => Effect.map(contracts.list, (items) => ({ items })))
+      .handle("get", ({ path }) => contracts.view(path.slug).pipe(Effect.catchTags({ ContractNotFound: E.ContractNotFound })))
+      .handle("create", ({ payload }) =>
+        Effect.flatMap(currentActor, (actor) => contracts.create(payload, actor)).pipe(
+          Effect.catchTags({ ContractExists: E.ContractExists })
+        ))
+      .handle("update", ({ path, payload }) =>
+        Effect.flatMap(currentActor, (actor) => contracts.update(path.slug, payload, actor)).pipe(
+          Effect.catchTags({ ContractExists: E.ContractExists, ContractNotFound: E.ContractNotFound })
+        ))
+      .handle("remove", ({ path }) =>
+        Effect.flatMap(currentActor, (actor) => contracts.remove(path.slug, actor)).pipe(
+          Effect.as({ deleted: true as const, soft: false }),
+          Effect.catchTags({ ContractNotFound: E.ContractNotFound })
+        ))
+  })).pipe(Layer.provide(Contracts.Default))
+
+export const AdminPlansLive = HttpApiBuilder.group(Api, "adminPlans", (handlers) =>
+  Effect.gen(function*() {
+    const plans = yield* Plans
+    return handlers
+      .handle("list", () => Effect.map(plans.list, (items) => ({ items: items.map(toPlanView) })))
+      .handle("get", ({ path }) =>
+        plans.get(path.slug).pipe(Effect.map(toPlanView), Effect.catchTags({ PlanNotFound: E.PlanNotFound })))
+      .handle("create", ({ payload }) =>
+        Effect.flatMap(currentActor, (actor) => plans.create(payload, actor)).pipe(
+          Effect.catchTags({ PlanExists: E.PlanExists, PlanInvalid: E.PlanInvalid })
+        ))
+      .handle("update", ({ path, payload }) =>
+        Effect.flatMap(currentActor, (actor) => plans.update(path.slug, payload, actor)).pipe(
+          Effect.catchTags({ PlanNotFound: E.PlanNotFound, PlanInvalid: E.PlanInvalid })
+        ))
+      .handle("remove", ({ path }) =>
+        Effect.flatMap(currentActor, (actor) => plans.remove(path.slug, actor)).pipe(
+          Effect.catchTags({ PlanNotFound: E.PlanNotFound })
+        ))
+  })).pipe(Layer.provide(Plans.Default))
+
+export const AdminGatewaysLive = HttpApiBuilder.group(Api, "adminGateways", (handlers) =>
+  Effect.gen(function*() {
+    const gateways = yield* Gateways
+    return handlers
+      .handle("list", () => Effect.map(gateways.list, (items) => ({ items })))
+      .handle("get", ({ path }) => gateways.get(path.slug).pipe(Effect.catchTags({ GatewayNotFound: E.GatewayNotFound })))
+      .handle("create", ({ payload }) =>
+        Effect.flatMap(currentActor, (actor) => gateways.create(payload, actor)).pipe(
+          Effect.catchTags({ GatewayExists: E.GatewayExists })
+        ))
+      .handle("update", ({ path, payload }) =>
+        Effect.flatMap(currentActor, (actor) => gateways.update(path.slug, payload, actor)).pipe(
+          Effect.catchTags({ GatewayNotFound: E.GatewayNotFound })
+        ))
+      .handle("remove", ({ path }) =>
+        Effect.flatMap(currentActor, (actor) => gateways.remove(path.slug, actor)).pipe(
+          Effect.as({ deleted: true as const, soft: false }),
+          Effect.catchTags({ GatewayNotFound: E.GatewayNotFound })
+        ))
+  })).pipe(Layer.provide(Gateways.Default))

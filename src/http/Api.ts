@@ -1,0 +1,22 @@
+import { HttpApi, OpenApi } from "@effect/platform"
+import { BadRequest, Internal, NotFound } from "../domain/Errors.ts"
+import { AdminContractsApi, AdminGatewaysApi, AdminPlansApi } from "./Admin/Api.ts"
+import { CheckoutApi } from "./Checkout/Api.ts"
+import { MeApi } from "./Me/Api.ts"
+import { PublicApi } from "./Public/Api.ts"
+import { WebhooksApi } from "./Webhooks/Api.ts"
+
+export class Api extends HttpApi.make("evm-billing")
+  .add(PublicApi)
+  .add(CheckoutApi)
+  .add(MeApi)
+  .add(WebhooksApi)
+  .add(AdminContractsApi)
+  .add(AdminPlansApi)
+  .add(AdminGatewaysApi)
+  .addError(BadRequest)
+  .addError(NotFound)
+  .addError(Internal)
+  .annotate(OpenApi.Title, "EVM billing")
+  .annotate(OpenApi.Description, "Subscriptions paid on EVM chains: checkout, webhooks, ledger, admin and finance_ops.")
+{}

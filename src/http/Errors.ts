@@ -1,0 +1,17 @@
+import { Effect } from "effect"
+import { BadRequest, Conflict, NotFound } from "../domain/Errors.ts"
+
+/** Domain outcomes of the admin services, each as its HTTP error. */
+const notFound = (error: NotFound["error"], what: string) => (e: { readonly slug: string }) =>
+  Effect.fail(new NotFound({ error, message: `${what} ${e.slug} does not exist` }))
+const conflict = (error: Conflict["error"]) => (e: { readonly message: string }) => Effect.fail(new Conflict({ error, message: e.message }))
+
+export const ContractNotFound = notFound("contract_not_found", "contract")
+export const PlanNotFound = notFound("plan_not_found", "plan")
+export const GatewayNotFound = notFound("gateway_not_found", "gateway")
+export const ContractExists = conflict("contract_exists")
+export const PlanExists = (e: { readonly slug: string }) =>
+  Effect.fail(new Conflict({ error: "plan_exists", message: `plan ${e.slug} already exists` }))
+export const GatewayExists = (e: { readonly slug: string }) =>
+  Effect.fail(new Conflict({ error: "gateway_exists", message: `gateway ${e.slug} already exists` }))
+export const PlanInvalid = (e: { readonly message: string }) => Effect.fail(new BadRequest({ error: "invalid_plan", message: e.message }))

@@ -1,0 +1,63 @@
+import { HttpApiBuilder, HttpApiScalar, type HttpApp, HttpMiddleware, HttpServer } from "@effect/platform"
+import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
+import { createServer } from "node:http"
+import { BadRequest, Internal, NotFound } from "../domain/Errors.ts"
+import { AdminContractsLive, AdminGatewaysLive, AdminPlansLive } from "./Admin/Http.ts"
+import { Api } from "./Api.ts"
+import { AuthLive } from "./Auth.ts"
+import { CheckoutLive } from "./Checkout/Http.ts"
+import { MeLive } from "./Me/Http.ts"
+import { PublicLive } from "./Public/Http.ts"
+import { WebhooksLive } from "./Webhooks/Http.ts"
+
+const describeDefect = (defect: unknown) =>
+  defect instanceof Error ? `${defect.name}: ${defect.message}\n${defect.stack ?? ""}` : `defect of type ${typeof defect}`
+
+const tagOf = (e: unknown) => (typeof e === "object" && e !== null && "_tag" in e ? e._tag : undefined)
+
+/**
+ * Inside the API, before errors are encoded: schema failures name the offending field, unknown routes and
+ * unreadable bodies keep the `{error, message}` shape, and a defect is logged and answered without details.
+ */
+const ErrorShape = HttpApiBuilder.middleware(Api, (app) =>
+  (app as HttpApp.Default<unknown>).pipe(
+    Effect.catchAll((e) => {
+      if (e instanceof HttpApiDecodeError) {
+        const first = e.issues[0]
+        const where = first && first.path.length > 0 ? `${first.path.join(".")}: ` : ""
+        return Effect.fail(new BadRequest({ error: "invalid_request", message: first ? `${where}${first.message}` : e.message }))
+      }
+      switch (tagOf(e)) {
+        case "RouteNotFound":
+          return Effect.fail(new NotFound({ error: "not_found", message: "no such route" }))
+        case "RequestError":
+          return Effect.fail(new BadRequest({ error: "invalid_request", message: "the request body is not valid JSON" }))
+        default:
+          return Effect.fail(e)
+      }
+    }),
+    // Log only the defect's name and message: platform errors carry the request, bearer token included.
+    Effect.catchAllDefect((defect): Effect.Effect<never, BadRequest | Internal> =>
+      tagOf(defect) === "RequestError"
+        ? Effect.fail(new BadRequest({ error: "invalid_request", message: "the request body could not be read as JSON" }))
+        : Effect.logError("request failed", describeDefect(defect)).pipe(
+          Effect.zipRight(Effect.fail(new Internal({ error: "internal_error", message: "internal error" })))
+        ))
+  ) as HttpApp.Default<BadRequest | NotFound | Internal>)
+
+export const ApiLive = HttpApiBuilder.api(Api).pipe(
+  Layer.provide([PublicLive, CheckoutLive, MeLive, WebhooksLive, AdminContractsLive, AdminPlansLive, AdminGatewaysLive]),
+  Layer.provide(AuthLive)
+)
+
+export const serveApi = (port: number) =>
+  HttpApiBuilder.serve(HttpMiddleware.logger).pipe(
+    Layer.provide(HttpApiScalar.layer({ path: "/docs" })),
+    Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+    Layer.provide(ErrorShape),
+    Layer.provide(ApiLive),
+    HttpServer.withLogAddress,
+    Layer.provide(NodeHttpServer.layer(createServer, { port, host: "0.0.0.0" }))
+  )

@@ -1,0 +1,23 @@
+import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
+import { Schema } from "effect"
+import { WebhookEvent } from "../../domain/Events.ts"
+import { BadRequest, NotFound, PayloadTooLarge, Unauthorized, Unavailable } from "../../domain/Errors.ts"
+
+export const WebhookAccepted = Schema.Struct({ accepted: Schema.Literal(true), duplicate: Schema.Boolean })
+
+export class WebhooksApi extends HttpApiGroup.make("webhooks")
+  .add(
+    HttpApiEndpoint.post("webhook", "/v1/billing/contracts/webhook")
+      .setPayload(WebhookEvent)
+      .addSuccess(WebhookAccepted, { status: 202 })
+      .addError(BadRequest)
+      .addError(Unauthorized)
+      .addError(NotFound)
+      .addError(PayloadTooLarge)
+      .addError(Unavailable)
+      .annotate(
+        OpenApi.Description,
+        "Standard Webhooks signed (webhook-id, webhook-timestamp, webhook-signature: v1,<base64 HMAC-SHA256>). Verified over the raw body, then queued."
+      )
+  )
+{}
