@@ -65,15 +65,18 @@ export class Checkout extends Effect.Service<Checkout>()("billing/Checkout", {
         )
       )
 
-    const choosePrice = (prices: ReadonlyArray<Price>, network: string | undefined) => {
-      const price = network === undefined ? prices[0] : prices.find((p) => p.network === network)
-      return price ? Effect.succeed(price) : reject("network_not_offered", `the plan has no price on network ${network}`)
+    const choosePrice = (prices: ReadonlyArray<Price>, req: CheckoutRequest) => {
+      const price = prices.find((p) =>
+        (req.network === undefined || p.network === req.network) && (req.token === undefined || p.token === req.token))
+      return price
+        ? Effect.succeed(price)
+        : reject("network_not_offered", `the plan has no price on ${req.network ?? "any network"} in ${req.token ?? "any token"}`)
     }
 
     const issue = Effect.fn("Checkout.issue")(function*(userId: string, req: CheckoutRequest, idempotencyKey: string | undefined) {
       const plan = yield* plans.get(req.plan_slug)
       if (!plan.is_active) return yield* new PlanNotFound({ slug: req.plan_slug })
-      const price = yield* choosePrice(plan.prices, req.network)
+      const price = yield* choosePrice(plan.prices, req)
       if (!(yield* gateways.networkEnabled(price.network))) {
         return yield* reject("gateway_disabled", `no enabled gateway serves network ${price.network}`)
       }
@@ -137,7 +140,7 @@ export class Checkout extends Effect.Service<Checkout>()("billing/Checkout", {
 
     const sameRequest = (p: PaymentRow, req: CheckoutRequest) =>
       p.plan_slug === req.plan_slug && p.wallet_address === req.wallet_address &&
-      (req.network === undefined || req.network === p.network)
+      (req.network === undefined || req.network === p.network) && (req.token === undefined || req.token === p.token)
 
     const existing = (userId: string, req: CheckoutRequest, key: string | undefined) =>
       Effect.gen(function*() {

@@ -33,7 +33,7 @@ export class Plans extends Effect.Service<Plans>()("billing/Plans", {
     const select = (where: ReturnType<typeof sql.and>) =>
       sql`SELECT p.id::text AS id, p.slug, p.title, p.interval, p.contract_slug, p.monthly_limits, p.features, p.is_active,
           coalesce(json_agg(json_build_object('network', pp.network, 'token', pp.token, 'amount', pp.amount::text)
-            ORDER BY pp.network, pp.token) FILTER (WHERE pp.plan_id IS NOT NULL), '[]') AS prices
+            ORDER BY pp.network, pp.token = 'native' DESC, pp.token) FILTER (WHERE pp.plan_id IS NOT NULL), '[]') AS prices
         FROM plans p LEFT JOIN plan_prices pp ON pp.plan_id = p.id
         WHERE ${where} GROUP BY p.id ORDER BY p.slug`.pipe(Effect.orDie, Effect.flatMap(decode))
 

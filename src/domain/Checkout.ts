@@ -1,12 +1,14 @@
 import { Schema } from "effect"
 import { NetworkName } from "../Config.ts"
-import { Address, Slug } from "./Ids.ts"
+import { Address, Slug, Token } from "./Ids.ts"
 import { FailureReason, PaymentStatus } from "./Payment.ts"
 
 export const CheckoutRequest = Schema.Struct({
   plan_slug: Slug,
   wallet_address: Address,
-  network: Schema.optional(NetworkName)
+  network: Schema.optional(NetworkName),
+  /** Which of the plan's prices on that network: "native" or a token address (default: the first price). */
+  token: Schema.optional(Token)
 })
 export type CheckoutRequest = typeof CheckoutRequest.Type
 

@@ -1,0 +1,169 @@
+/**
+ * The whole service against real PostgreSQL, NATS and anvil, one instance per test file:
+ * a fresh database, a NATS prefix of its own (streams deleted afterwards), a devnet, and the HTTP API
+ * and payment processor running on a free port. Tests talk to it over HTTP like a client would.
+ */
+import { NodeContext } from "@effect/platform-node"
+import { SqlClient } from "@effect/sql"
+import { ConfigProvider, Context, Duration, Effect, Layer, Schedule, Schema, type Scope } from "effect"
+import { randomBytes } from "node:crypto"
+import { pgLayer } from "../../services/Database.ts"
+import { Nats } from "../../services/Nats.ts"
+import { appLayer } from "../../src/App.ts"
+import { seedFromEnvironment } from "../../src/Bootstrap.ts"
+import { SubscriptionPassAbi } from "../../src/contracts/abi.ts"
+import { freePort } from "../../src/devnet/Anvil.ts"
+import { signJwt } from "../../src/domain/Jwt.ts"
+import { signWebhook } from "../../src/domain/WebhookSignature.ts"
+import { runMigrations } from "../../services/Migrations.ts"
+import { startTestDevnet, type TestDevnetHandle } from "./anvil.ts"
+import { freshDatabaseUrl } from "./database.ts"
+
+export const JWT_SECRET = "test-jwt-secret-0123456789abcdef"
+export const WEBHOOK_SECRET = "test-webhook-secret-0123456789"
+export const CONFIRMATIONS = 2
+
+export interface Response {
+  readonly status: number
+  readonly body: unknown
+}
+
+/** Response bodies are decoded with the API's own schemas, as a typed client would. */
+export const decode = <A, I>(schema: Schema.Schema<A, I>) => (res: Response): A => Schema.decodeUnknownSync(schema)(res.body)
+
+export const ErrorBody = Schema.Struct({ error: Schema.String, message: Schema.String })
+export const errorOf = decode(ErrorBody)
+
+const call = (baseUrl: string) =>
+(method: string, path: string, options: {
+  readonly token?: string
+  readonly body?: unknown
+  readonly raw?: string | Uint8Array
+  readonly headers?: Record<string, string>
+} = {}): Effect.Effect<Response> =>
+  Effect.promise(async () => {
+    const headers: Record<string, string> = { ...options.headers }
+    if (options.token !== undefined) headers["authorization"] = `Bearer ${options.token}`
+    let body: string | Uint8Array | undefined = options.raw
+    if (options.body !== undefined) {
+      headers["content-type"] = "application/json"
+      body = JSON.stringify(options.body)
+    }
+    const res = await fetch(`${baseUrl}${path}`, { method, headers, ...(body === undefined ? {} : { body }) })
+    const text = await res.text()
+    return { status: res.status, body: text === "" ? undefined : JSON.parse(text) }
+  })
+
+const makeHarness = (baseUrl: string, devnet: TestDevnetHandle, prefix: string) => {
+  const request = call(baseUrl)
+  const now = () => Math.floor(Date.now() / 1000)
+  const token = (sub: string, roles: ReadonlyArray<string> = []) => signJwt({ sub, roles, iat: now(), exp: now() + 3600 }, JWT_SECRET)
+  /** Posts a Standard Webhooks signed event; `id`, `timestamp` and `secret` can be overridden to test rejections. */
+  const webhook = (event: unknown, over: { id?: string; timestamp?: number; secret?: string; signature?: string } = {}) => {
+    const raw = JSON.stringify(event)
+    const id = over.id ?? `msg_${randomBytes(8).toString("hex")}`
+    const timestamp = over.timestamp ?? now()
+    return request("POST", "/v1/billing/contracts/webhook", {
+      raw,
+      headers: {
+        "content-type": "application/json",
+        "webhook-id": id,
+        "webhook-timestamp": String(timestamp),
+        "webhook-signature": over.signature ?? signWebhook(over.secret ?? WEBHOOK_SECRET, id, timestamp, raw)
+      }
+    })
+  }
+  return { baseUrl, devnet, prefix, request, token, admin: token("admin-1", ["admin"]), webhook }
+}
+
+export type Harness = ReturnType<typeof makeHarness>
+export class App extends Context.Tag("test/App")<App, Harness>() {}
+
+/** Polls until `check` holds (up to 30 s); the payment processor works asynchronously. */
+export const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>, check: (a: A) => boolean, what = "condition") =>
+  effect.pipe(
+    Effect.filterOrFail(check, () => new Error(`timed out waiting for ${what}`)),
+    Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo(Duration.seconds(30))))
+  )
+
+export const PASS = "pass"
+
+/** Registers the devnet's SubscriptionPass as contract `pass` (once per file) and a plan priced in native coin and the test token. */
+export const registerContractAndPlan = (app: Harness, slug: string, prices: { native: bigint; token: bigint }) =>
+  Effect.gen(function*() {
+    const contract = yield* app.request("POST", "/v1/billing/admin/contracts", {
+      token: app.admin,
+      body: { slug: PASS, network: "anvil", address: app.devnet.info.contract_address, abi: SubscriptionPassAbi }
+    })
+    const plan = yield* app.request("POST", "/v1/billing/admin/plans", {
+      token: app.admin,
+      body: {
+        slug,
+        title: `Plan ${slug}`,
+        interval: "month",
+        contract_slug: PASS,
+        prices: [
+          { network: "anvil", token: "native", amount: prices.native.toString() },
+          { network: "anvil", token: app.devnet.info.token_address, amount: prices.token.toString() }
+        ],
+        monthly_limits: { requests: 1000 },
+        features: ["api"]
+      }
+    })
+    if (plan.status !== 201) return yield* Effect.dieMessage(`plan ${slug} not created: ${JSON.stringify(plan.body)}`)
+    return { contract, plan }
+  })
+
+export interface AppOptions {
+  /** Extra environment for the service (retry policies and the like). */
+  readonly env?: Record<string, string>
+  /** Networks beyond the devnet, already running, seeded into crypto_config before start. */
+  readonly extraNetworks?: Effect.Effect<Record<string, { chain_id: number; rpc: [string, ...Array<string>] }>, never, Scope.Scope>
+}
+
+/** App + SqlClient (on the same fresh database) for assertions. */
+export const appHarness = (options: AppOptions = {}) =>
+  Layer.unwrapScoped(Effect.gen(function*() {
+    const devnet = yield* startTestDevnet
+    const extra = options.extraNetworks ? yield* options.extraNetworks : {}
+    const { url } = yield* freshDatabaseUrl
+    const db = pgLayer(url)
+    const prefix = `T${randomBytes(5).toString("hex")}`
+    const port = yield* freePort
+    const networks = {
+      anvil: { chain_id: devnet.info.chain_id, rpc: [devnet.info.rpc_url] as [string], confirmations: CONFIRMATIONS, gas_cap: 1_000_000n },
+      ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, { ...v, confirmations: CONFIRMATIONS, gas_cap: 1_000_000n }]))
+    }
+    const env = new Map(Object.entries({
+      DATABASE_URL: url,
+      BILLING_NATS_PREFIX: prefix,
+      BILLING_AUTH_JWT_SECRET: JWT_SECRET,
+      BILLING_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      BILLING_PROCESSOR_MAX_DELIVERIES: "3",
+      BILLING_PROCESSOR_RETRY_BASE_DELAY: "100 millis",
+      BILLING_PROCESSOR_RETRY_MAX_DELAY: "500 millis",
+      BILLING_CONFIRMATION_POLL: "200 millis",
+      BILLING_RPC_RETRY_ATTEMPTS: "2",
+      BILLING_RPC_RETRY_BASE_DELAY: "50 millis",
+      ...options.env
+    }))
+    const config = Layer.setConfigProvider(ConfigProvider.fromMap(env))
+    yield* Effect.gen(function*() {
+      yield* runMigrations()
+      yield* seedFromEnvironment(networks)
+    }).pipe(Effect.provide(Layer.mergeAll(db, NodeContext.layer, config)), Effect.orDie)
+
+    const harness = Layer.succeed(App, makeHarness(`http://127.0.0.1:${port}`, devnet, prefix))
+    // Streams of this prefix are removed when the file is done.
+    const cleanup = Layer.scopedDiscard(Effect.flatMap(Nats, (nats) =>
+      Effect.addFinalizer(() =>
+        Effect.forEach(Object.values(nats.subjects.streams), (name) =>
+          nats.use(`delete ${name}`, ({ jsm }) => jsm.streams.delete(name)).pipe(Effect.ignore), { discard: true })
+      )))
+    return Layer.mergeAll(appLayer(port), harness, db, cleanup).pipe(
+      Layer.provideMerge(Nats.Default),
+      Layer.provide(config)
+    )
+  }))
+
+export const sqlClient = SqlClient.SqlClient

@@ -1,0 +1,70 @@
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+import { decodeEventLog, type Hex, type TransactionReceipt } from "viem"
+import { SubscriptionPassAbi } from "../../src/contracts/abi.ts"
+import { CheckoutView } from "../../src/domain/Checkout.ts"
+import { decode, eventually, type Harness } from "./app.ts"
+import { sendTx } from "./anvil.ts"
+
+export const checkoutOf = decode(CheckoutView)
+
+/** Sends the checkout payload's transactions from a dev account, in order; the last receipt is the mint. */
+export const sendPayload = (app: Harness, checkout: CheckoutView, account: number) =>
+  Effect.forEach(checkout.payload.transactions, (tx) =>
+    sendTx(app.devnet, () =>
+      app.devnet.wallet(account).sendTransaction({
+        to: tx.to as Hex,
+        data: tx.data as Hex,
+        value: BigInt(tx.value),
+        gas: BigInt(tx.gas),
+        chain: app.devnet.chain
+      }))).pipe(Effect.orDie)
+
+/** Index of the SubscriptionPass event in a receipt. */
+export const passLogIndex = (receipt: TransactionReceipt) => {
+  const log = receipt.logs.find((l) => {
+    try {
+      decodeEventLog({ abi: SubscriptionPassAbi, data: l.data, topics: l.topics })
+      return true
+    } catch {
+      return false
+    }
+  })
+  if (log === undefined) throw new Error("no SubscriptionPass event in the receipt")
+  return log.logIndex
+}
+
+export const mintedEvent = (contract: string, receipt: TransactionReceipt, orderId?: string) => ({
+  type: "payment.minted",
+  contract,
+  network: "anvil",
+  tx_hash: receipt.transactionHash,
+  log_index: passLogIndex(receipt),
+  block_number: Number(receipt.blockNumber),
+  ...(orderId === undefined ? {} : { order_id: orderId })
+})
+
+export const mine = (app: Harness, blocks: number) =>
+  Effect.promise(() => app.devnet.testClient.mine({ blocks }))
+
+export const paymentStatus = (transactionId: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql<{ status: string; failure_reason: string | null; paid_amount: string | null }>`SELECT status, failure_reason,
+      paid_amount::text AS paid_amount FROM payment_transactions WHERE id = ${transactionId}`).pipe(
+    Effect.orDie,
+    Effect.map((rows) => rows[0]!)
+  )
+
+export const waitForStatus = (transactionId: string, status: string) =>
+  eventually(paymentStatus(transactionId), (p) => p.status === status, `payment ${transactionId} to be ${status}`)
+
+/** Ledger transactions whose postings do not sum to zero per asset: must always be none. */
+export const unbalancedLedgerTransactions = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql<{ ledger_transaction_id: string }>`SELECT ledger_transaction_id FROM ledger_postings
+    GROUP BY ledger_transaction_id, asset HAVING sum(amount) <> 0`).pipe(Effect.orDie)
+
+export const postingsOf = (transactionId: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql<{ account: string; asset: string; amount: string }>`SELECT p.account, p.asset, p.amount::text AS amount
+      FROM ledger_postings p JOIN ledger_transactions t ON t.id = p.ledger_transaction_id
+      WHERE t.payment_id = ${transactionId} ORDER BY p.id`).pipe(Effect.orDie)
