@@ -35,11 +35,13 @@ const embeddedDevnet = (port: Option.Option<number>) =>
 
 export const serve = Command.make("serve", { devnetPort }, ({ devnetPort }) =>
   Effect.gen(function*() {
-    yield* migrate
+    // Configuration is validated before anything starts.
+    const port = yield* PortConfig
     const rpc = yield* RpcConfigEnv
+    yield* migrate
     if (Option.isSome(rpc)) yield* seedFromEnvironment(rpc.value).pipe(Effect.provide(PgLive))
     else yield* embeddedDevnet(devnetPort)
-    return yield* Layer.launch(appLayer(yield* PortConfig))
+    return yield* Layer.launch(appLayer(port))
   }).pipe(Effect.scoped)
 ).pipe(Command.withDescription("run the HTTP API and the consumers (migrates first)"))
 

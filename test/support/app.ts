@@ -5,7 +5,7 @@
  */
 import { NodeContext } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
-import { ConfigProvider, Context, Duration, Effect, Layer, Schedule, Schema, type Scope } from "effect"
+import { ConfigProvider, Context, Duration, Effect, Layer, Logger, LogLevel, Schedule, Schema, type Scope } from "effect"
 import { randomBytes } from "node:crypto"
 import { pgLayer } from "../../services/Database.ts"
 import { Nats } from "../../services/Nats.ts"
@@ -162,7 +162,9 @@ export const appHarness = (options: AppOptions = {}) =>
       )))
     return Layer.mergeAll(appLayer(port), harness, db, cleanup).pipe(
       Layer.provideMerge(Nats.Default),
-      Layer.provide(config)
+      Layer.provide(config),
+      // The service logs at info; tests show warnings and errors only.
+      Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
     )
   }))
 

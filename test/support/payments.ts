@@ -1,10 +1,24 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
-import { decodeEventLog, type Hex, type TransactionReceipt } from "viem"
+import {
+  type Account,
+  type Address,
+  type Chain,
+  decodeEventLog,
+  type Hash,
+  type Hex,
+  type LocalAccount,
+  type TransactionReceipt,
+  type Transport,
+  type WalletClient,
+  zeroAddress
+} from "viem"
 import { SubscriptionPassAbi } from "../../src/contracts/abi.ts"
+import { signQuote } from "../../src/contracts/Quote.ts"
+import { awaitReceipt } from "../../src/devnet/Deploy.ts"
 import { CheckoutView } from "../../src/domain/Checkout.ts"
 import { decode, eventually, type Harness } from "./app.ts"
-import { sendTx } from "./anvil.ts"
+import { chainCall, sendTx } from "./anvil.ts"
 
 export const checkoutOf = decode(CheckoutView)
 
@@ -68,3 +82,48 @@ export const postingsOf = (transactionId: string) =>
     sql<{ account: string; asset: string; amount: string }>`SELECT p.account, p.asset, p.amount::text AS amount
       FROM ledger_postings p JOIN ledger_transactions t ON t.id = p.ledger_transaction_id
       WHERE t.payment_id = ${transactionId} ORDER BY p.id`).pipe(Effect.orDie)
+
+/** Terms of a quote the test signs itself (with the billing signer's key) to pay differently from a checkout. */
+export interface OwnQuote {
+  readonly contract: Address
+  readonly orderId: Hex
+  /** `zeroAddress` for the native coin. */
+  readonly token: Address
+  readonly amount: bigint
+  readonly deadline: bigint
+  /** `msg.value`; by default `amount` for the native coin and 0 for a token. */
+  readonly value?: bigint
+}
+
+/** What `mintWithQuote` needs of a chain: the devnet handle, or clients for a second node. */
+export interface MintClients {
+  readonly chain: Chain
+  readonly signer: LocalAccount
+  readonly publicClient: { readonly getTransactionReceipt: (args: { hash: Hash }) => Promise<TransactionReceipt> }
+  readonly wallet: (account: number) => WalletClient<Transport, Chain, Account>
+}
+
+/**
+ * Calls `mint` directly with a quote for `account` as payer, signed by the quote signer: the contract accepts it,
+ * so the Minted event carries whatever terms the test chose. Returns the (successful) receipt.
+ */
+export const mintWithQuote = (clients: MintClients, account: number, quote: OwnQuote) =>
+  Effect.gen(function*() {
+    const wallet = clients.wallet(account)
+    const signature = yield* Effect.promise(() =>
+      signQuote(clients.signer, { ...quote, chainId: clients.chain.id, payer: wallet.account.address })
+    )
+    const hash = yield* chainCall(() =>
+      wallet.writeContract({
+        address: quote.contract,
+        abi: SubscriptionPassAbi,
+        functionName: "mint",
+        args: [quote.orderId, quote.token, quote.amount, quote.deadline, signature],
+        value: quote.value ?? (quote.token === zeroAddress ? quote.amount : 0n),
+        chain: clients.chain
+      })
+    )
+    const receipt = yield* awaitReceipt(() => clients.publicClient.getTransactionReceipt({ hash }))
+    if (receipt.status !== "success") return yield* Effect.dieMessage(`mint ${hash} reverted`)
+    return receipt
+  }).pipe(Effect.orDie)
