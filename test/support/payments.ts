@@ -17,8 +17,10 @@ import { SubscriptionPassAbi } from "../../src/contracts/abi.ts"
 import { signQuote } from "../../src/contracts/Quote.ts"
 import { awaitReceipt } from "../../src/devnet/Deploy.ts"
 import { CheckoutView } from "../../src/domain/Checkout.ts"
-import { decode, eventually, type Harness } from "./app.ts"
-import { chainCall, sendTx } from "./anvil.ts"
+import type { FailureReason } from "../../src/domain/Payment.ts"
+import { HistoryPage, Summary } from "../../src/http/Me/Api.ts"
+import { decode, eventually, type Harness, registerContractAndPlan } from "./app.ts"
+import { chainCall, devAccount, sendTx } from "./anvil.ts"
 
 export const checkoutOf = decode(CheckoutView)
 
@@ -127,3 +129,52 @@ export const mintWithQuote = (clients: MintClients, account: number, quote: OwnQ
     if (receipt.status !== "success") return yield* Effect.dieMessage(`mint ${hash} reverted`)
     return receipt
   }).pipe(Effect.orDie)
+
+/** Registers `plan` (priced `prices`) and checks out in native coin over HTTP for `userId` paying from dev account `account`. */
+export const checkoutNative = (app: Harness, plan: string, prices: { native: bigint; token: bigint }, userId: string, account: number) =>
+  Effect.gen(function*() {
+    yield* registerContractAndPlan(app, plan, prices)
+    const token = app.token(userId)
+    const res = yield* app.request("POST", "/v1/billing/checkout", {
+      token,
+      body: { plan_slug: plan, wallet_address: devAccount(account).address, network: "anvil", token: "native" }
+    })
+    if (res.status !== 201) return yield* Effect.dieMessage(`checkout ${plan} failed: ${res.status} ${JSON.stringify(res.body)}`)
+    const checkout = checkoutOf(res)
+    return { checkout, token }
+  })
+
+/**
+ * Waits until the chain event was settled (the payment left pending/seen), then reports how the payment looks
+ * everywhere a client sees it: the row, `/me/history`, `/me/summary`, and whether the ledger still balances.
+ * Compare `seen` with `failedEverywhere(...)`; `item` is the history entry.
+ */
+export const settledOverHttp = (app: Harness, token: string, checkout: CheckoutView) =>
+  Effect.gen(function*() {
+    const row = yield* eventually(
+      paymentStatus(checkout.transaction_id),
+      (p) => p.status !== "pending" && p.status !== "seen",
+      `payment ${checkout.transaction_id} to be settled`
+    )
+    const history = decode(HistoryPage)(yield* app.request("GET", "/v1/billing/me/history", { token }))
+    const summary = decode(Summary)(yield* app.request("GET", "/v1/billing/me/summary", { token }))
+    const item = history.items.find((i) => i.transaction_id === checkout.transaction_id)
+    const last = summary.last_payment
+    const seen = {
+      row: { status: row.status, failure_reason: row.failure_reason },
+      history: item === undefined ? undefined : { status: item.status, failure_reason: item.failure_reason },
+      subscription: summary.subscription === null ? null : { plan_slug: summary.subscription.plan_slug, status: summary.subscription.status },
+      last_payment: last === null ? null : { transaction_id: last.transaction_id, status: last.status, failure_reason: last.failure_reason },
+      unbalanced: (yield* unbalancedLedgerTransactions).length
+    }
+    return { seen, item }
+  })
+
+/** What `settledOverHttp(...).seen` must equal for a payment that failed with `reason`. */
+export const failedEverywhere = (checkout: CheckoutView, reason: FailureReason) => ({
+  row: { status: "failed", failure_reason: reason },
+  history: { status: "failed" as const, failure_reason: reason },
+  subscription: null,
+  last_payment: { transaction_id: checkout.transaction_id, status: "failed" as const, failure_reason: reason },
+  unbalanced: 0
+})
