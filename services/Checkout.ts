@@ -80,7 +80,9 @@ export class Checkout extends Effect.Service<Checkout>()("billing/Checkout", {
       if (!(yield* gateways.networkEnabled(price.network))) {
         return yield* reject("gateway_disabled", `no enabled gateway serves network ${price.network}`)
       }
-      const contract = yield* contracts.get(plan.contract_slug).pipe(Effect.orDie)
+      const contract = yield* contracts.get(plan.contract_slug).pipe(
+        Effect.catchTag("ContractNotFound", () => reject("contract_disabled", `contract ${plan.contract_slug} is not registered`))
+      )
       if (!contract.enabled) return yield* reject("contract_disabled", `contract ${contract.slug} is disabled`)
       if (contract.network !== price.network) {
         return yield* reject("network_not_offered", `contract ${contract.slug} is not on network ${price.network}`)
@@ -123,9 +125,12 @@ export class Checkout extends Effect.Service<Checkout>()("billing/Checkout", {
         ))
       const payload: CheckoutPayload = { deadline: deadline.toString(), transactions }
 
-      // A pending checkout for another wallet or network, or past its deadline, is superseded by this one.
+      // A pending checkout for another wallet, network or token, or past its deadline, is superseded by this one;
+      // an identical twin is not (it makes this insert lose on the one-pending index and return the twin).
       const supersede = sql`UPDATE payment_transactions SET status = 'expired', updated_at = now()
-        WHERE user_id = ${userId} AND plan_id = ${plan.id} AND status = 'pending'`
+        WHERE user_id = ${userId} AND plan_id = ${plan.id} AND status = 'pending'
+          AND (wallet_address <> ${req.wallet_address} OR network <> ${price.network} OR token <> ${price.token}
+            OR expires_at <= now())`
       const insert = sql`INSERT INTO payment_transactions (id, order_id, user_id, plan_id, contract_slug, network, chain_id,
           contract_address, token, amount, wallet_address, idempotency_key, quote_signature, payload, expires_at)
         VALUES (${randomUUID()}, ${orderId}, ${userId}, ${plan.id}, ${contract.slug}, ${price.network}, ${net.chain_id},

@@ -6,6 +6,7 @@ import { Audit } from "./Audit.ts"
 import { decodeRows, IsoDate, transactional, uniqueAs } from "./Rows.ts"
 
 export class ContractNotFound extends Data.TaggedError("ContractNotFound")<{ readonly slug: string }> {}
+export class ContractInUse extends Data.TaggedError("ContractInUse")<{ readonly message: string }> {}
 export class ContractExists extends Data.TaggedError("ContractExists")<{ readonly message: string }> {}
 
 export interface Actor {
@@ -109,13 +110,32 @@ export class Contracts extends Effect.Service<Contracts>()("billing/Contracts", 
       return after
     }, transactional(sql))
 
+    /** A contract that live plans or open checkouts use cannot go: disable it instead. */
     const remove = Effect.fn("Contracts.remove")(function*(slug: string, actor: Actor) {
+      const [uses] = yield* sql<{ n: number }>`SELECT
+          (SELECT count(*) FROM plans WHERE contract_slug = ${slug} AND deleted_at IS NULL)::int
+        + (SELECT count(*) FROM payment_transactions WHERE contract_slug = ${slug} AND status IN ('pending', 'seen'))::int AS n`.pipe(Effect.orDie)
+      if ((uses?.n ?? 0) > 0) {
+        return yield* new ContractInUse({ message: `contract ${slug} is used by plans or open checkouts; disable it instead` })
+      }
       const rows = yield* sql`DELETE FROM contracts WHERE slug = ${slug} RETURNING *`.pipe(Effect.orDie, Effect.flatMap(decode))
       if (rows[0] === undefined) return yield* new ContractNotFound({ slug })
       yield* audit.record({ actor: actor.id, action: "contract.delete", resource: `contract:${slug}`, before: toView(rows[0]), requestId: actor.requestId })
     }, transactional(sql))
 
-    return { list, get, view, create, update, remove } as const
+    const listEnabled = sql`SELECT * FROM contracts WHERE enabled ORDER BY slug`.pipe(
+      Effect.orDie,
+      Effect.flatMap(decode),
+      Effect.map((rows) => rows.map(toContract))
+    )
+    const findByAddress = (network: string, address: string) =>
+      sql`SELECT * FROM contracts WHERE network = ${network} AND address = ${address.toLowerCase()}`.pipe(
+        Effect.orDie,
+        Effect.flatMap(decode),
+        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toContract))
+      )
+
+    return { list, listEnabled, get, findByAddress, view, create, update, remove } as const
   }),
   dependencies: [Audit.Default]
 }) {}

@@ -15,6 +15,7 @@ export const assetOf = (network: string, token: string) => `${network}:${token}`
 
 /** Deterministic from the on-chain event, so a retry cannot post twice. */
 export const paymentLedgerId = (chainId: number, txHash: string, logIndex: number) => `payment:${chainId}:${txHash}:${logIndex}`
+export const reversalLedgerId = (chainId: number, txHash: string, logIndex: number) => `reversal:${chainId}:${txHash}:${logIndex}`
 
 export const isBalanced = (postings: ReadonlyArray<Posting>): boolean => {
   const sums = new Map<string, bigint>()
@@ -48,6 +49,13 @@ export class Ledger extends Effect.Service<Ledger>()("billing/Ledger", {
       return true
     })
 
-    return { post } as const
+    const postingsOf = (ledgerTransactionId: string) =>
+      Effect.map(
+        sql<{ account: string; asset: string; amount: string }>`SELECT account, asset, amount::text AS amount
+          FROM ledger_postings WHERE ledger_transaction_id = ${ledgerTransactionId} ORDER BY id`,
+        (rows): ReadonlyArray<Posting> => rows.map((r) => ({ account: r.account, asset: r.asset, amount: BigInt(r.amount) }))
+      )
+
+    return { post, postingsOf } as const
   })
 }) {}

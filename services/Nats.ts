@@ -186,7 +186,29 @@ export const make = Effect.fn("Nats.make")(function*(settings: NatsSettings) {
   /** Round trip to the JetStream API: proves the connection and JetStream both answer. */
   const ping: Effect.Effect<void, NatsError> = use("ping", ({ jsm }) => jsm.getAccountInfo()).pipe(Effect.asVoid)
 
-  return { subjects, js, jsm, use, publish, ping } as const
+  /** Core NATS publish: a signal to every running instance, not stored. */
+  const signal = (subject: string, data: Uint8Array = new Uint8Array()) =>
+    Effect.try({ try: () => nc.publish(subject, data), catch: (cause) => new NatsError({ operation: `signal(${subject})`, cause }) })
+
+  /** Runs `onSignal` for each core NATS message on `subject` until the scope closes. */
+  const onSignal = <E, R>(subject: string, handle: (data: Uint8Array) => Effect.Effect<void, E, R>) =>
+    Effect.gen(function*() {
+      const sub = yield* Effect.acquireRelease(
+        Effect.try({ try: () => nc.subscribe(subject), catch: (cause) => new NatsError({ operation: `subscribe(${subject})`, cause }) }),
+        (s) => Effect.sync(() => s.unsubscribe())
+      )
+      const iterator = sub[Symbol.asyncIterator]()
+      const next = attempt(`next(${subject})`, () => iterator.next())
+      yield* Effect.forkScoped(Effect.gen(function*() {
+        while (true) {
+          const msg = yield* next
+          if (msg.done) return
+          yield* handle(msg.value.data).pipe(Effect.catchAllCause((cause) => Effect.logWarning(`signal handler failed on ${subject}`, cause)))
+        }
+      }))
+    })
+
+  return { subjects, js, jsm, use, publish, ping, signal, onSignal } as const
 })
 
 export class Nats extends Effect.Service<Nats>()("billing/Nats", {

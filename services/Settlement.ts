@@ -3,7 +3,8 @@ import { Effect, Schema } from "effect"
 import { canTransition, type FailureReason, PaymentStatus } from "../src/domain/Payment.ts"
 import type { Verdict } from "../src/domain/PaymentCheck.ts"
 import { Interval } from "../src/domain/Plan.ts"
-import { assetOf, Ledger, paymentLedgerId, type Posting } from "./Ledger.ts"
+import { assetOf, Ledger, paymentLedgerId, type Posting, reversalLedgerId } from "./Ledger.ts"
+import { Notifications } from "./Notifications.ts"
 import { decodeRow, transactional } from "./Rows.ts"
 import { Subscriptions } from "./Subscriptions.ts"
 
@@ -42,6 +43,7 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
     const sql = yield* SqlClient.SqlClient
     const ledger = yield* Ledger
     const subscriptions = yield* Subscriptions
+    const notifications = yield* Notifications
 
     const claim = (dedupeKey: string, source: string, paymentId: string) =>
       Effect.map(
@@ -132,7 +134,49 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
       return ended ? "canceled" as const : "ignored" as const
     }, transactional(sql))
 
-    return { settleMint, failWithoutTransfer, markSeen, burn } as const
+    /** A reorg dropped the transaction before it was deep enough: back to pending, nothing was posted. */
+    const unsee = Effect.fn("Settlement.unsee")(function*(paymentId: string, txHash: string) {
+      const rows = yield* sql`UPDATE payment_transactions SET status = 'pending', tx_hash = NULL, log_index = NULL,
+          block_number = NULL, block_hash = NULL, updated_at = now()
+        WHERE id = ${paymentId} AND status = 'seen' AND tx_hash = ${txHash} RETURNING id`
+      return rows.length > 0
+    }, transactional(sql))
+
+    /**
+     * A reorg deeper than the confirmation depth removed a confirmed payment: reversing postings (never an UPDATE),
+     * the subscription loses the period, the payer and finance_ops are notified.
+     */
+    const reverse = Effect.fn("Settlement.reverse")(function*(args: {
+      readonly source: string
+      readonly paymentId: string
+      readonly chainId: number
+      readonly txHash: string
+      readonly logIndex: number
+    }) {
+      const dedupeKey = `${args.chainId}:${args.txHash}:${args.logIndex}:reversed`
+      if (!(yield* claim(dedupeKey, args.source, args.paymentId))) return "duplicate" as const
+      const payment = yield* lock(args.paymentId)
+      if (!canTransition(payment.status, "reversed")) {
+        yield* finish(dedupeKey, "ignored")
+        return "ignored" as const
+      }
+      yield* sql`UPDATE payment_transactions SET status = 'reversed', updated_at = now() WHERE id = ${payment.id}`
+      const original = yield* ledger.postingsOf(paymentLedgerId(args.chainId, args.txHash, args.logIndex))
+      yield* ledger.post({
+        id: reversalLedgerId(args.chainId, args.txHash, args.logIndex),
+        paymentId: payment.id,
+        kind: "reversal",
+        postings: original.map((p) => ({ ...p, amount: -p.amount }))
+      })
+      yield* subscriptions.revokePayment(payment.id, payment.interval)
+      const details = { transaction_id: payment.id, user_id: payment.user_id, tx_hash: args.txHash, network: payment.network }
+      yield* notifications.notify(payment.user_id, "payment.reversed", details)
+      yield* notifications.notifyFinanceOps("payment.reversed", details)
+      yield* finish(dedupeKey, "reversed")
+      return "reversed" as const
+    }, transactional(sql))
+
+    return { settleMint, failWithoutTransfer, markSeen, burn, unsee, reverse } as const
   }),
-  dependencies: [Ledger.Default, Subscriptions.Default]
+  dependencies: [Ledger.Default, Subscriptions.Default, Notifications.Default]
 }) {}

@@ -49,6 +49,22 @@ export class Subscriptions extends Effect.Service<Subscriptions>()("billing/Subs
       return rows.length > 0
     })
 
-    return { applyPayment, cancelAtPeriodEnd } as const
+    /**
+     * A payment that was reversed takes its period back: the subscription it paid is shortened by one interval,
+     * and ends now when that leaves nothing.
+     */
+    const revokePayment = Effect.fn("Subscriptions.revokePayment")(function*(paymentId: string, interval: Interval) {
+      const period = step(interval)
+      const rows = yield* sql`UPDATE subscriptions SET
+          status = CASE WHEN current_period_end - ${period}::interval <= now() THEN 'expired' ELSE status END,
+          current_period_end = CASE WHEN current_period_end - ${period}::interval <= now()
+            THEN greatest(now(), current_period_start + interval '1 second')
+            ELSE current_period_end - ${period}::interval END,
+          updated_at = now()
+        WHERE last_payment_id = ${paymentId} AND status IN ('active', 'past_due', 'canceled') RETURNING status`
+      return rows.length > 0
+    })
+
+    return { applyPayment, cancelAtPeriodEnd, revokePayment } as const
   })
 }) {}

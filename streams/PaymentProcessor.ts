@@ -1,3 +1,4 @@
+import { SqlClient } from "@effect/sql"
 import { Config, Duration, Effect, Layer, Option } from "effect"
 import { type Abi, decodeEventLog, type Log, type TransactionReceipt } from "viem"
 import { type Contract, Contracts } from "../services/Contracts.ts"
@@ -6,7 +7,7 @@ import { type PaymentRow, Payments } from "../services/Payments.ts"
 import { Rpc } from "../services/Rpc.ts"
 import type { RpcError, UnknownNetwork } from "../services/RpcError.ts"
 import { Settlement } from "../services/Settlement.ts"
-import { QueuedWebhook } from "../src/domain/Events.ts"
+import { ChainEvent, QueuedWebhook } from "../src/domain/Events.ts"
 import { tokenFromAddress } from "../src/domain/Ids.ts"
 import { checkPayment } from "../src/domain/PaymentCheck.ts"
 import * as Consumer from "./Consumer.ts"
@@ -38,8 +39,17 @@ const decodeLog = (contract: Contract, log: Log): Option.Option<Decoded> => {
   }
 }
 
+/** What an event says, whichever its source: the webhook's or the listener's; only a pointer into the chain. */
+export interface Hint {
+  readonly source: string
+  readonly contract: Contract
+  readonly txHash: `0x${string}`
+  readonly logIndex: number
+  readonly orderId: string | undefined
+}
+
 /**
- * Turns a queued event into effects. The webhook is only a hint: the receipt and log are read from the chain,
+ * Turns a queued event into effects. Every event is only a hint: the receipt and log are read from the chain,
  * checked against the checkout, and settled once deep enough, in one SQL transaction (see Settlement).
  */
 export const makeHandler = Effect.gen(function*() {
@@ -48,6 +58,7 @@ export const makeHandler = Effect.gen(function*() {
   const payments = yield* Payments
   const settlement = yield* Settlement
   const config = yield* ProcessorConfig
+  const sql = yield* SqlClient.SqlClient
   const later = (reason: string) => Outcome.Later({ delay: config.confirmationPoll, reason })
 
   const paymentFor = (orderId: string) =>
@@ -55,6 +66,7 @@ export const makeHandler = Effect.gen(function*() {
       onNone: () => Effect.fail(HandlerFailure.permanent(`no checkout has order id ${orderId}`)),
       onSome: (p: PaymentRow) => Effect.succeed(p)
     }))
+  const paymentWithTx = (txHash: string) => payments.findOne(sql`t.tx_hash = ${txHash.toLowerCase()}`)
 
   /** Depth of the receipt's block on the canonical chain, or none when a reorg replaced that block. */
   const depthOf = (network: string, receipt: TransactionReceipt) =>
@@ -65,44 +77,68 @@ export const makeHandler = Effect.gen(function*() {
       return Option.some(head - receipt.blockNumber + 1n)
     })
 
-  const reverted = (q: QueuedWebhook, contract: Contract, source: string) =>
+  const reverted = (hint: Hint) =>
     Effect.gen(function*() {
-      const orderId = q.event.order_id
-      if (orderId === undefined) return yield* HandlerFailure.permanent("reverted transaction and no order_id to attribute it to")
-      const payment = yield* paymentFor(orderId)
-      const tx = yield* rpc.transaction(contract.network, q.event.tx_hash as `0x${string}`)
+      if (hint.orderId === undefined) return yield* HandlerFailure.permanent("reverted transaction and no order_id to attribute it to")
+      const payment = yield* paymentFor(hint.orderId)
+      const tx = yield* rpc.transaction(hint.contract.network, hint.txHash)
       const attributable = Option.exists(tx, (t) =>
         t.from.toLowerCase() === payment.wallet_address && t.to?.toLowerCase() === payment.contract_address)
       if (!attributable) return yield* HandlerFailure.permanent("reverted transaction was not sent by the payer to the contract")
       yield* settlement.failWithoutTransfer({
-        dedupeKey: `${payment.chain_id}:${q.event.tx_hash}:reverted`,
-        source,
+        dedupeKey: `${payment.chain_id}:${hint.txHash}:reverted`,
+        source: hint.source,
         paymentId: payment.id,
-        txHash: q.event.tx_hash,
+        txHash: hint.txHash,
         reason: "reverted"
       })
       return Outcome.Done()
     })
 
-  return (q: QueuedWebhook) =>
+  /**
+   * The log is gone from the canonical chain (a reorg). Unless the transaction is back in another block, a payment
+   * that was only seen returns to pending and a confirmed one is reversed.
+   */
+  const dropped = (hint: Hint) =>
     Effect.gen(function*() {
-      const { event } = q
-      const source = `webhook:${q.webhook_id}`
-      const contract = yield* contracts.get(event.contract).pipe(
-        Effect.catchTag("ContractNotFound", () => Effect.fail(HandlerFailure.permanent(`contract ${event.contract} is not registered`)))
-      )
+      const payment = yield* paymentWithTx(hint.txHash)
+      if (Option.isNone(payment)) return Outcome.Done()
+      const receipt = yield* rpc.receipt(hint.contract.network, hint.txHash)
+      if (Option.isSome(receipt) && Option.isSome(yield* depthOf(hint.contract.network, receipt.value))) return Outcome.Done()
+      const p = payment.value
+      if (p.status === "seen") yield* settlement.unsee(p.id, hint.txHash)
+      if (p.status === "confirmed") {
+        const outcome = yield* settlement.reverse({
+          source: hint.source,
+          paymentId: p.id,
+          chainId: p.chain_id,
+          txHash: hint.txHash,
+          logIndex: p.log_index ?? hint.logIndex
+        })
+        yield* Effect.logWarning(`deep reorg: payment ${outcome}`).pipe(Effect.annotateLogs({ order_id: p.order_id, user_id: p.user_id }))
+      }
+      return Outcome.Done()
+    })
+
+  const settle = (hint: Hint) =>
+    Effect.gen(function*() {
+      const { contract } = hint
       const net = yield* rpc.networkConfig(contract.network)
-      const found = yield* rpc.receipt(contract.network, event.tx_hash as `0x${string}`)
-      if (Option.isNone(found)) return yield* HandlerFailure.retryable(`transaction ${event.tx_hash} not found on ${contract.network}`)
+      const found = yield* rpc.receipt(contract.network, hint.txHash)
+      if (Option.isNone(found)) {
+        const seen = yield* paymentWithTx(hint.txHash)
+        if (Option.exists(seen, (p) => p.status === "seen" || p.status === "confirmed")) return yield* dropped(hint)
+        return yield* HandlerFailure.retryable(`transaction ${hint.txHash} not found on ${contract.network}`)
+      }
       const receipt = found.value
       const depth = yield* depthOf(contract.network, receipt)
       if (Option.isNone(depth)) return later("receipt block is no longer canonical")
       const deep = depth.value >= BigInt(net.confirmations)
-      if (receipt.status === "reverted") return deep ? yield* reverted(q, contract, source) : later("reverted transaction not final yet")
+      if (receipt.status === "reverted") return deep ? yield* reverted(hint) : later("reverted transaction not final yet")
 
-      const log = receipt.logs.find((l) => l.logIndex === event.log_index)
+      const log = receipt.logs.find((l) => l.logIndex === hint.logIndex)
       if (log === undefined || log.address.toLowerCase() !== contract.address) {
-        return yield* HandlerFailure.permanent(`no log of contract ${contract.slug} at index ${event.log_index}`)
+        return yield* HandlerFailure.permanent(`no log of contract ${contract.slug} at index ${hint.logIndex}`)
       }
       const decoded = decodeLog(contract, log)
       if (Option.isNone(decoded)) return yield* HandlerFailure.permanent("log is neither Minted nor Burned")
@@ -112,7 +148,7 @@ export const makeHandler = Effect.gen(function*() {
 
       if (decoded.value.eventName === "Burned") {
         if (!deep) return later("burn not final yet")
-        yield* settlement.burn({ dedupeKey, source, paymentId: payment.id })
+        yield* settlement.burn({ dedupeKey, source: hint.source, paymentId: payment.id })
         return Outcome.Done()
       }
       const minted = decoded.value.args
@@ -140,33 +176,77 @@ export const makeHandler = Effect.gen(function*() {
       })
       const outcome = yield* settlement.settleMint({
         dedupeKey,
-        source,
+        source: hint.source,
         paymentId: payment.id,
         verdict,
         log: { ...logRef, network: contract.network, chainId: net.chain_id, token, amount: minted.amount }
       })
       yield* Effect.logInfo(`payment ${outcome}`).pipe(Effect.annotateLogs({ order_id: payment.order_id, user_id: payment.user_id }))
       return Outcome.Done()
-    }).pipe(
+    })
+
+  const run = (hint: Hint, removed: boolean) =>
+    (removed ? dropped(hint) : settle(hint)).pipe(
       Effect.catchTags({ RpcError: (e) => Effect.fail(rpcFailure(e)), UnknownNetwork: (e) => Effect.fail(rpcFailure(e)) }),
-      Effect.annotateLogs({ tx_hash: q.event.tx_hash, contract_slug: q.event.contract }),
-      Effect.withSpan("PaymentProcessor.handle", { attributes: { tx_hash: q.event.tx_hash } })
+      Effect.annotateLogs({ tx_hash: hint.txHash, contract_slug: hint.contract.slug }),
+      Effect.withSpan("PaymentProcessor.handle", { attributes: { tx_hash: hint.txHash, source: hint.source } })
     )
+
+  const unknownContract = (what: string) => Effect.fail(HandlerFailure.permanent(`contract ${what} is not registered`))
+
+  const onWebhook = (q: QueuedWebhook) =>
+    contracts.get(q.event.contract).pipe(
+      Effect.catchTag("ContractNotFound", () => unknownContract(q.event.contract)),
+      Effect.flatMap((contract) =>
+        run({
+          source: `webhook:${q.webhook_id}`,
+          contract,
+          txHash: q.event.tx_hash as `0x${string}`,
+          logIndex: q.event.log_index,
+          orderId: q.event.order_id
+        }, false))
+    )
+
+  const onChain = (e: ChainEvent) =>
+    contracts.findByAddress(e.network, e.contract).pipe(
+      Effect.flatMap(Option.match({ onNone: () => unknownContract(`${e.contract} on ${e.network}`), onSome: Effect.succeed })),
+      Effect.flatMap((contract) =>
+        run({
+          source: `chain:${e.chain_id}:${e.block_hash}`,
+          contract,
+          txHash: e.tx_hash as `0x${string}`,
+          logIndex: e.log_index,
+          orderId: undefined
+        }, e.removed))
+    )
+
+  return { onWebhook, onChain } as const
 })
 
-/** The durable consumer of the webhooks stream, a supervised fiber for the life of the layer. */
+/** Durable consumers of the webhooks and chain streams, supervised fibers for the life of the layer. */
 export const PaymentProcessorLive = Layer.scopedDiscard(Effect.gen(function*() {
   const nats = yield* Nats
-  const handle = yield* makeHandler
+  const handler = yield* makeHandler
   const config = yield* ProcessorConfig
+  const policy = { maxDeliveries: config.maxDeliveries, baseDelay: config.baseDelay, maxDelay: config.maxDelay }
   yield* Consumer.run({
-    name: "payment-processor",
+    name: "payment-processor-webhooks",
     stream: nats.subjects.streams.webhooks,
     durable: nats.subjects.durables.paymentProcessorWebhooks,
     filterSubject: nats.subjects.streamSubjects.webhooks,
     schema: QueuedWebhook,
-    handle,
+    handle: handler.onWebhook,
     ackWait: config.ackWait,
-    policy: { maxDeliveries: config.maxDeliveries, baseDelay: config.baseDelay, maxDelay: config.maxDelay }
+    policy
+  })
+  yield* Consumer.run({
+    name: "payment-processor-chain",
+    stream: nats.subjects.streams.chain,
+    durable: nats.subjects.durables.paymentProcessorChain,
+    filterSubject: nats.subjects.streamSubjects.chain,
+    schema: ChainEvent,
+    handle: handler.onChain,
+    ackWait: config.ackWait,
+    policy
   })
 })).pipe(Layer.provide([Settlement.Default, Payments.Default, Contracts.Default]))

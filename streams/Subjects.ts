@@ -53,6 +53,8 @@ export interface Subjects {
   readonly event: (name: string) => string
   /** Dead letters of one source (a durable consumer name). */
   readonly dlq: (source: string) => string
+  /** Core NATS (not JetStream) signals between instances, e.g. `control("crypto-config")`. */
+  readonly control: (name: string) => string
 }
 
 export const make = (prefix: Prefix): Subjects => {
@@ -79,7 +81,8 @@ export const make = (prefix: Prefix): Subjects => {
     webhook: (contractSlug) => `${p}.webhooks.${contractSlug}`,
     chain: (chainId) => `${p}.chain.${chainId.toString()}`,
     event: (name) => `${p}.events.${name}`,
-    dlq: (source) => `${p}.dlq.${source}`
+    dlq: (source) => `${p}.dlq.${source}`,
+    control: (name) => `${p}.control.${name}`
   }
 }
 

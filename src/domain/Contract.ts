@@ -3,7 +3,11 @@ import { NetworkName } from "../Config.ts"
 import { Address, Slug } from "./Ids.ts"
 
 const MethodName = Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, { message: () => "must be a Solidity function name" }))
-const Secret = Schema.String.pipe(Schema.minLength(16, { message: () => "must be at least 16 characters" }), Schema.maxLength(512))
+// Messages never quote the value: it is a secret.
+const Secret = Schema.String.annotations({ message: () => "must be a string" }).pipe(
+  Schema.minLength(16, { message: () => "must be at least 16 characters" }),
+  Schema.maxLength(512, { message: () => "must be at most 512 characters" })
+)
 const Abi = Schema.Array(Schema.Record({ key: Schema.String, value: Schema.Unknown })).pipe(
   Schema.annotations({ description: "contract ABI (JSON array)" })
 )

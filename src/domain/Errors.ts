@@ -29,6 +29,7 @@ export class NotFound extends Schema.Class<NotFound>("NotFound")(
 export class Conflict extends Schema.Class<Conflict>("Conflict")(
   shape(
     "contract_exists",
+    "contract_in_use",
     "plan_exists",
     "gateway_exists",
     "gateway_disabled",

@@ -22,3 +22,18 @@ export const QueuedWebhook = Schema.Struct({
   event: WebhookEvent
 })
 export type QueuedWebhook = typeof QueuedWebhook.Type
+
+/** A contract event the ChainListener read from the chain; `removed` when a reorg dropped it. */
+export const ChainEvent = Schema.Struct({
+  source: Schema.Literal("chain"),
+  network: NetworkName,
+  chain_id: Schema.Int,
+  contract: Schema.String,
+  event: Schema.Literal("Minted", "Burned"),
+  tx_hash: TxHash,
+  log_index: Schema.Int,
+  block_number: Schema.Int,
+  block_hash: Schema.String,
+  removed: Schema.Boolean
+})
+export type ChainEvent = typeof ChainEvent.Type

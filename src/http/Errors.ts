@@ -10,6 +10,7 @@ export const ContractNotFound = notFound("contract_not_found", "contract")
 export const PlanNotFound = notFound("plan_not_found", "plan")
 export const GatewayNotFound = notFound("gateway_not_found", "gateway")
 export const ContractExists = conflict("contract_exists")
+export const ContractInUse = conflict("contract_in_use")
 export const PlanExists = (e: { readonly slug: string }) =>
   Effect.fail(new Conflict({ error: "plan_exists", message: `plan ${e.slug} already exists` }))
 export const GatewayExists = (e: { readonly slug: string }) =>

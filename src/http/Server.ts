@@ -15,6 +15,16 @@ import { WebhooksLive } from "./Webhooks/Http.ts"
 const describeDefect = (defect: unknown) =>
   defect instanceof Error ? `${defect.name}: ${defect.message}\n${defect.stack ?? ""}` : `defect of type ${typeof defect}`
 
+/** The first schema issue with its path; values are never echoed (the field may be a secret). */
+const describeIssue = (e: HttpApiDecodeError) => {
+  const first = e.issues[0]
+  if (first === undefined) return "the request does not match the schema"
+  const where = first.path.length > 0 ? `${first.path.join(".")}: ` : ""
+  const secret = first.path.some((p) => /secret|key|token|password/i.test(String(p)))
+  const text = secret ? "invalid value" : first.message.replace(/,?\s*actual[\s\S]*$/i, "").replace(/\s+/g, " ").trim()
+  return `${where}${text}`
+}
+
 const tagOf = (e: unknown) => (typeof e === "object" && e !== null && "_tag" in e ? e._tag : undefined)
 
 /**
@@ -24,11 +34,7 @@ const tagOf = (e: unknown) => (typeof e === "object" && e !== null && "_tag" in 
 const ErrorShape = HttpApiBuilder.middleware(Api, (app) =>
   (app as HttpApp.Default<unknown>).pipe(
     Effect.catchAll((e) => {
-      if (e instanceof HttpApiDecodeError) {
-        const first = e.issues[0]
-        const where = first && first.path.length > 0 ? `${first.path.join(".")}: ` : ""
-        return Effect.fail(new BadRequest({ error: "invalid_request", message: first ? `${where}${first.message}` : e.message }))
-      }
+      if (e instanceof HttpApiDecodeError) return Effect.fail(new BadRequest({ error: "invalid_request", message: describeIssue(e) }))
       switch (tagOf(e)) {
         case "RouteNotFound":
           return Effect.fail(new NotFound({ error: "not_found", message: "no such route" }))

@@ -151,10 +151,10 @@ layer(appHarness(), { timeout: 120_000, excludeTestServices: true })("exactly on
       })
 
       // The processor's own handler commits the effects; the process "dies" before any ack is sent.
-      const handle = yield* makeHandler.pipe(
+      const handler = yield* makeHandler.pipe(
         Effect.provide(Layer.mergeAll(Settlement.Default, Payments.Default, Contracts.Default, Rpc.Default))
       )
-      const outcome = yield* handle(queued)
+      const outcome = yield* handler.onWebhook(queued)
       assert.strictEqual(outcome._tag, "Done")
       const committed = yield* effectsOf(checkout.transaction_id, user, receipt, checkout.chain_id)
       assertOnce(committed)

@@ -31,7 +31,7 @@ export const AdminContractsLive = HttpApiBuilder.group(Api, "adminContracts", (h
       .handle("remove", ({ path }) =>
         Effect.flatMap(currentActor, (actor) => contracts.remove(path.slug, actor)).pipe(
           Effect.as({ deleted: true as const, soft: false }),
-          Effect.catchTags({ ContractNotFound: E.ContractNotFound })
+          Effect.catchTags({ ContractNotFound: E.ContractNotFound, ContractInUse: E.ContractInUse })
         ))
   })).pipe(Layer.provide(Contracts.Default))
 
