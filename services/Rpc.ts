@@ -1,4 +1,4 @@
-import { Config, Duration, Effect, Option, Schedule, SynchronizedRef } from "effect"
+import { Clock, Config, Duration, Effect, Metric, Option, Schedule, SynchronizedRef } from "effect"
 import {
   BaseError,
   createPublicClient,
@@ -8,26 +8,58 @@ import {
   TransactionReceiptNotFoundError
 } from "viem"
 import { CryptoConfig, type NetworkConfig } from "./CryptoConfig.ts"
-import { isRetryable, RpcError, safeMessage, UnknownNetwork } from "./RpcError.ts"
+import { labelled, rpcEndpointHealthy, rpcErrorsTotal, rpcFailoversTotal, rpcRequestsTotal } from "./Metrics.ts"
+import {
+  type BenchPolicy,
+  type EndpointHealth,
+  endpointOrder,
+  healthyEndpoint,
+  isBenched,
+  isRetryable,
+  recordFailure,
+  RpcError,
+  safeMessage,
+  UnknownNetwork
+} from "./RpcError.ts"
 
 interface NetworkClients {
   readonly config: NetworkConfig
   readonly clients: ReadonlyArray<PublicClient>
+  /** Per endpoint, by index; replaced when the network's endpoint list changes. */
+  readonly health: SynchronizedRef.SynchronizedRef<ReadonlyArray<EndpointHealth>>
+}
+
+/** One endpoint's state for /readyz and operators: `healthy` = no failure since its last success. */
+export interface EndpointStatus {
+  readonly index: number
+  readonly healthy: boolean
+  /** Tried only as a last resort until its cooldown ends. */
+  readonly benched: boolean
+  readonly consecutiveFailures: number
 }
 
 export const RpcRetryConfig = Config.all({
   attempts: Config.integer("BILLING_RPC_RETRY_ATTEMPTS").pipe(Config.withDefault(3)),
   baseDelay: Config.duration("BILLING_RPC_RETRY_BASE_DELAY").pipe(Config.withDefault(Duration.millis(200))),
-  timeout: Config.duration("BILLING_RPC_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10)))
+  timeout: Config.duration("BILLING_RPC_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
+  cooldown: Config.duration("BILLING_RPC_COOLDOWN").pipe(Config.withDefault(Duration.seconds(5))),
+  maxCooldown: Config.duration("BILLING_RPC_COOLDOWN_MAX").pipe(Config.withDefault(Duration.seconds(60)))
 })
 
 const notFound = (error: unknown) =>
   error instanceof BaseError &&
   error.walk((e) => e instanceof TransactionReceiptNotFoundError || e instanceof TransactionNotFoundError) !== null
 
+const sameEndpoints = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) =>
+  a.length === b.length && a.every((url, i) => url === b[i])
+
+const healthyGauge = (network: string, endpoint: number) =>
+  labelled(rpcEndpointHealthy, { network, endpoint: String(endpoint) })
+
 /**
- * Chain reads per network. viem's own retries are off: this service walks the endpoints in priority order,
- * moves on only on a retryable error, and retries the round on an operator-tunable Schedule.
+ * Chain reads per network. viem's own retries are off: this service tries the endpoints in priority
+ * order with failing ones benched to the back, moves on only on a retryable error, and retries the
+ * round on an operator-tunable Schedule.
  */
 export class Rpc extends Effect.Service<Rpc>()("billing/Rpc", {
   effect: Effect.gen(function*() {
@@ -38,17 +70,30 @@ export class Rpc extends Effect.Service<Rpc>()("billing/Rpc", {
       Schedule.intersect(Schedule.recurs(Math.max(0, retry.attempts - 1)))
     )
     const timeoutMs = Duration.toMillis(retry.timeout)
+    const bench: BenchPolicy = {
+      cooldownMillis: Duration.toMillis(retry.cooldown),
+      maxCooldownMillis: Duration.toMillis(retry.maxCooldown)
+    }
 
-    const build = (configs: ReadonlyArray<NetworkConfig>) =>
-      new Map(configs.map((config) => [config.network, {
-        config,
-        clients: config.rpc_endpoints.map((url) =>
+    /** Networks whose endpoint list is unchanged keep their clients and health; others start healthy. */
+    const build = (previous: ReadonlyMap<string, NetworkClients>) => (configs: ReadonlyArray<NetworkConfig>) =>
+      Effect.forEach(configs, (config) => {
+        const old = previous.get(config.network)
+        if (old !== undefined && sameEndpoints(old.config.rpc_endpoints, config.rpc_endpoints)) {
+          return Effect.succeed([config.network, { ...old, config }] as const)
+        }
+        const clients = config.rpc_endpoints.map((url) =>
           createPublicClient({ transport: http(url, { retryCount: 0, timeout: timeoutMs }) }) as PublicClient
         )
-      }]))
+        return Effect.forEach(clients, (_, i) => Metric.set(healthyGauge(config.network, i), 1)).pipe(
+          Effect.zipRight(SynchronizedRef.make<ReadonlyArray<EndpointHealth>>(clients.map(() => healthyEndpoint))),
+          Effect.map((health) => [config.network, { config, clients, health }] as const)
+        )
+      }).pipe(Effect.map((entries): ReadonlyMap<string, NetworkClients> => new Map(entries)))
 
-    const state = yield* SynchronizedRef.make<ReadonlyMap<string, NetworkClients>>(build(yield* cryptoConfig.all))
-    const reload = SynchronizedRef.updateEffect(state, () => Effect.map(cryptoConfig.all, build))
+    const state = yield* SynchronizedRef.make<ReadonlyMap<string, NetworkClients>>(new Map())
+    const reload = SynchronizedRef.updateEffect(state, (previous) => Effect.flatMap(cryptoConfig.all, build(previous)))
+    yield* reload
 
     const network = (name: string) =>
       Effect.flatMap(SynchronizedRef.get(state), (m) => {
@@ -56,31 +101,88 @@ export class Rpc extends Effect.Service<Rpc>()("billing/Rpc", {
         return n ? Effect.succeed(n) : Effect.fail(new UnknownNetwork({ network: name }))
       })
 
-    const attempt = <A>(name: string, method: string, index: number, client: PublicClient, f: (c: PublicClient) => Promise<A>) =>
-      Effect.tryPromise({
-        try: () => f(client),
-        catch: (error) => new RpcError({ network: name, method, endpoint: index, retryable: isRetryable(error), message: safeMessage(error) })
+    /** Health and its gauge change together, under the network's lock. */
+    const setHealth = (name: string, net: NetworkClients, index: number, f: (h: EndpointHealth) => EndpointHealth) =>
+      SynchronizedRef.modifyEffect(net.health, (all) => {
+        const before = all[index] ?? healthyEndpoint
+        const after = f(before)
+        return Metric.set(healthyGauge(name, index), after.consecutiveFailures === 0 ? 1 : 0).pipe(
+          Effect.as([before, all.map((h, i) => (i === index ? after : h))] as const)
+        )
       })
 
-    /** One round over the endpoints in order; a non-retryable error stops the round at once. */
-    const call = <A>(name: string, method: string, f: (c: PublicClient) => Promise<A>) =>
-      Effect.flatMap(network(name), ({ clients }) => {
-        const from = (i: number): Effect.Effect<A, RpcError> =>
-          attempt(name, method, i, clients[i]!, f).pipe(
-            Effect.catchIf((e) => e.retryable && i + 1 < clients.length, (e) =>
-              Effect.logWarning("rpc endpoint failed, trying the next").pipe(
-                Effect.annotateLogs({ network: name, method, endpoint: e.endpoint, error: e.message }),
-                Effect.zipRight(from(i + 1))
-              ))
+    const succeeded = (name: string, net: NetworkClients, index: number) =>
+      Effect.flatMap(setHealth(name, net, index, () => healthyEndpoint), (before) =>
+        before.consecutiveFailures === 0 ? Effect.void : Effect.logInfo("rpc endpoint recovered").pipe(
+          Effect.annotateLogs({ network: name, endpoint: index, failures: before.consecutiveFailures })
+        ))
+
+    const failed = (name: string, net: NetworkClients, index: number) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => setHealth(name, net, index, (h) => recordFailure(h, now, bench)))
+
+    const attempt = <A>(name: string, net: NetworkClients, method: string, index: number, f: (c: PublicClient) => Promise<A>) =>
+      Effect.tryPromise({
+        try: () => f(net.clients[index]!),
+        catch: (error) => new RpcError({ network: name, method, endpoint: index, retryable: isRetryable(error), message: safeMessage(error) })
+      }).pipe(
+        Effect.tapBoth({
+          onSuccess: () =>
+            Metric.increment(labelled(rpcRequestsTotal, { network: name, endpoint: String(index), method, outcome: "success" }))
+              .pipe(Effect.zipRight(succeeded(name, net, index))),
+          onFailure: (e) =>
+            Effect.all([
+              Metric.increment(labelled(rpcRequestsTotal, { network: name, endpoint: String(index), method, outcome: "error" })),
+              Metric.increment(labelled(rpcErrorsTotal, { network: name, endpoint: String(index), retryable: String(e.retryable) })),
+              // A revert or a bad request is an answer: it says nothing about the endpoint's health.
+              e.retryable ? failed(name, net, index) : Effect.void
+            ], { discard: true })
+        })
+      )
+
+    /** One round over the endpoints, healthy ones first; a non-retryable error stops the round at once. */
+    const round = <A>(name: string, net: NetworkClients, method: string, f: (c: PublicClient) => Promise<A>) =>
+      Effect.gen(function*() {
+        const order = endpointOrder(yield* SynchronizedRef.get(net.health), yield* Clock.currentTimeMillis)
+        const from = (k: number): Effect.Effect<A, RpcError> =>
+          attempt(name, net, method, order[k]!, f).pipe(
+            Effect.catchIf((e) => e.retryable && k + 1 < order.length, (e) => {
+              const to = order[k + 1]!
+              return Metric.increment(labelled(rpcFailoversTotal, { network: name, from: String(e.endpoint), to: String(to) })).pipe(
+                Effect.zipRight(Effect.logWarning("rpc endpoint failed, failing over").pipe(
+                  Effect.annotateLogs({ network: name, method, from: e.endpoint, to, error: e.message })
+                )),
+                Effect.zipRight(from(k + 1))
+              )
+            })
           )
-        return from(0).pipe(Effect.retry({ schedule, while: (e) => e.retryable }))
-      }).pipe(Effect.withSpan(`Rpc.${method}`, { attributes: { network: name } }))
+        return yield* from(0)
+      })
+
+    const call = <A>(name: string, method: string, f: (c: PublicClient) => Promise<A>) =>
+      Effect.flatMap(network(name), (net) =>
+        round(name, net, method, f).pipe(Effect.retry({ schedule, while: (e) => e.retryable }))
+      ).pipe(Effect.withSpan(`Rpc.${method}`, { attributes: { network: name } }))
+
+    /** Per-endpoint state, by index (never URL). */
+    const health = (name: string) =>
+      Effect.gen(function*() {
+        const net = yield* network(name)
+        const now = yield* Clock.currentTimeMillis
+        const all = yield* SynchronizedRef.get(net.health)
+        return all.map((h, index): EndpointStatus => ({
+          index,
+          healthy: h.consecutiveFailures === 0,
+          benched: isBenched(h, now),
+          consecutiveFailures: h.consecutiveFailures
+        }))
+      })
 
     const optional = <A>(name: string, method: string, f: (c: PublicClient) => Promise<A>) =>
       call(name, method, (c) => f(c).then((a) => Option.some(a), (e) => (notFound(e) ? Option.none<A>() : Promise.reject(e))))
 
     return {
       reload,
+      health,
       networkConfig: (name: string) => Effect.map(network(name), (n) => n.config),
       networks: Effect.map(SynchronizedRef.get(state), (m) => [...m.values()].map((n) => n.config)),
       chainId: (name: string) => call(name, "eth_chainId", (c) => c.getChainId()),
@@ -91,6 +193,9 @@ export class Rpc extends Effect.Service<Rpc>()("billing/Rpc", {
         optional(name, "eth_getTransactionReceipt", (c) => c.getTransactionReceipt({ hash })),
       transaction: (name: string, hash: `0x${string}`) =>
         optional(name, "eth_getTransactionByHash", (c) => c.getTransaction({ hash })),
+      /** Logs of these contracts in [fromBlock, toBlock]; a provider that refuses the range fails retryable. */
+      logs: (name: string, q: { addresses: ReadonlyArray<`0x${string}`>; fromBlock: bigint; toBlock: bigint }) =>
+        call(name, "eth_getLogs", (c) => c.getLogs({ address: [...q.addresses], fromBlock: q.fromBlock, toBlock: q.toBlock })),
       estimateGas: (name: string, tx: { account: `0x${string}`; to: `0x${string}`; data: `0x${string}`; value: bigint }) =>
         call(name, "eth_estimateGas", (c) => c.estimateGas(tx))
     } as const

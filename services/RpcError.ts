@@ -37,3 +37,53 @@ export const safeMessage = (error: unknown): string => {
   const text = error instanceof BaseError ? error.shortMessage : error instanceof Error ? error.message : String(error)
   return text.replace(/\b[a-z][a-z0-9+.-]*:\/\/\S+/gi, "<url>").slice(0, 300)
 }
+
+/**
+ * The bench: how one endpoint is doing. `benchedUntil` is Clock time in epoch millis; 0 = not benched.
+ * `consecutiveFailures` counts failed probes since the last success.
+ */
+export interface EndpointHealth {
+  readonly consecutiveFailures: number
+  readonly benchedUntil: number
+}
+
+export const healthyEndpoint: EndpointHealth = { consecutiveFailures: 0, benchedUntil: 0 }
+
+export interface BenchPolicy {
+  /** Bench time after the first failure; it doubles with each further failed probe. */
+  readonly cooldownMillis: number
+  readonly maxCooldownMillis: number
+}
+
+export const isBenched = (health: EndpointHealth, now: number): boolean => health.benchedUntil > now
+
+/** Bench time after `failures` consecutive failed probes: base · 2^(failures-1), capped. */
+export const cooldownMillis = (policy: BenchPolicy, failures: number): number =>
+  failures <= 0
+    ? 0
+    : Math.min(Math.max(policy.maxCooldownMillis, policy.cooldownMillis), policy.cooldownMillis * 2 ** (failures - 1))
+
+/**
+ * Endpoint indexes in the order a call should try them: endpoints that are not benched in priority
+ * order, then benched ones (a last resort), soonest back first. When the primary's bench ends it
+ * leads again: the next call is its recovery probe.
+ */
+export const endpointOrder = (health: ReadonlyArray<EndpointHealth>, now: number): ReadonlyArray<number> => {
+  const indexes = health.map((_, i) => i)
+  const ready = indexes.filter((i) => !isBenched(health[i]!, now))
+  const benched = indexes.filter((i) => isBenched(health[i]!, now))
+    .sort((a, b) => health[a]!.benchedUntil - health[b]!.benchedUntil || a - b)
+  return [...ready, ...benched]
+}
+
+/**
+ * A retryable failure benches the endpoint. A failure while it is already benched (a concurrent call
+ * that was in flight, or a last-resort try) changes nothing: the bench grows with failed probes, not
+ * with traffic.
+ */
+export const recordFailure = (health: EndpointHealth, now: number, policy: BenchPolicy): EndpointHealth => {
+  if (isBenched(health, now)) return health
+  const consecutiveFailures = health.consecutiveFailures + 1
+  return { consecutiveFailures, benchedUntil: now + cooldownMillis(policy, consecutiveFailures) }
+}
+

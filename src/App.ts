@@ -2,12 +2,14 @@ import { Layer } from "effect"
 import { PgLive } from "../services/Database.ts"
 import { Nats } from "../services/Nats.ts"
 import { Rpc } from "../services/Rpc.ts"
+import { ChainListenerLive } from "../streams/ChainListener.ts"
+import { CryptoConfigWatcherLive } from "../streams/CryptoConfigWatcher.ts"
 import { PaymentProcessorLive } from "../streams/PaymentProcessor.ts"
 import { serveApi } from "./http/Server.ts"
 
 /** Shared infrastructure: one pool, one NATS connection, one RPC service for the process. */
 export const InfraLive = Layer.mergeAll(Nats.Default, Rpc.Default).pipe(Layer.provideMerge(PgLive))
 
-/** HTTP API and the consumers in one process. */
+/** HTTP API, the consumers, the chain listeners (leader only) and the config watcher in one process. */
 export const appLayer = (port: number) =>
-  Layer.mergeAll(serveApi(port), PaymentProcessorLive).pipe(Layer.provide(InfraLive))
+  Layer.mergeAll(serveApi(port), PaymentProcessorLive, CryptoConfigWatcherLive, ChainListenerLive).pipe(Layer.provide(InfraLive))

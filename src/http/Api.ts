@@ -3,6 +3,7 @@ import { BadRequest, Internal, NotFound } from "../domain/Errors.ts"
 import { AdminContractsApi, AdminGatewaysApi, AdminPlansApi } from "./Admin/Api.ts"
 import { CheckoutApi } from "./Checkout/Api.ts"
 import { MeApi } from "./Me/Api.ts"
+import { OverviewApi } from "./Overview/Api.ts"
 import { PublicApi } from "./Public/Api.ts"
 import { WebhooksApi } from "./Webhooks/Api.ts"
 
@@ -14,6 +15,7 @@ export class Api extends HttpApi.make("evm-billing")
   .add(AdminContractsApi)
   .add(AdminPlansApi)
   .add(AdminGatewaysApi)
+  .add(OverviewApi)
   .addError(BadRequest)
   .addError(NotFound)
   .addError(Internal)

@@ -9,6 +9,7 @@ import { Api } from "./Api.ts"
 import { AuthLive } from "./Auth.ts"
 import { CheckoutLive } from "./Checkout/Http.ts"
 import { MeLive } from "./Me/Http.ts"
+import { OverviewLive } from "./Overview/Http.ts"
 import { PublicLive } from "./Public/Http.ts"
 import { WebhooksLive } from "./Webhooks/Http.ts"
 
@@ -54,7 +55,7 @@ const ErrorShape = HttpApiBuilder.middleware(Api, (app) =>
   ) as HttpApp.Default<BadRequest | NotFound | Internal>)
 
 export const ApiLive = HttpApiBuilder.api(Api).pipe(
-  Layer.provide([PublicLive, CheckoutLive, MeLive, WebhooksLive, AdminContractsLive, AdminPlansLive, AdminGatewaysLive]),
+  Layer.provide([PublicLive, CheckoutLive, MeLive, WebhooksLive, AdminContractsLive, AdminPlansLive, AdminGatewaysLive, OverviewLive]),
   Layer.provide(AuthLive)
 )
 

@@ -54,7 +54,12 @@ const call = (baseUrl: string) =>
     return { status: res.status, body: text === "" ? undefined : JSON.parse(text) }
   })
 
-const makeHarness = (baseUrl: string, devnet: TestDevnetHandle, prefix: string) => {
+const makeHarness = (
+  baseUrl: string,
+  devnet: TestDevnetHandle,
+  prefix: string,
+  startInstance: Effect.Effect<Harness["baseUrl"], never, Scope.Scope>
+) => {
   const request = call(baseUrl)
   const now = () => Math.floor(Date.now() / 1000)
   const token = (sub: string, roles: ReadonlyArray<string> = []) => signJwt({ sub, roles, iat: now(), exp: now() + 3600 }, JWT_SECRET)
@@ -73,10 +78,35 @@ const makeHarness = (baseUrl: string, devnet: TestDevnetHandle, prefix: string) 
       }
     })
   }
-  return { baseUrl, devnet, prefix, request, token, admin: token("admin-1", ["admin"]), webhook }
+  return {
+    baseUrl,
+    devnet,
+    prefix,
+    request,
+    token,
+    admin: token("admin-1", ["admin"]),
+    webhook,
+    /** Another instance of the whole service (own pool, NATS connection, consumers) on the same database and NATS. */
+    startInstance,
+    /** The same requests against another instance. */
+    on: (otherBaseUrl: string) => call(otherBaseUrl)
+  }
 }
 
-export type Harness = ReturnType<typeof makeHarness>
+export interface Harness {
+  readonly baseUrl: string
+  readonly devnet: TestDevnetHandle
+  readonly prefix: string
+  readonly request: ReturnType<typeof call>
+  readonly token: (sub: string, roles?: ReadonlyArray<string>) => string
+  readonly admin: string
+  readonly webhook: (
+    event: unknown,
+    over?: { id?: string; timestamp?: number; secret?: string; signature?: string }
+  ) => Effect.Effect<Response>
+  readonly startInstance: Effect.Effect<string, never, Scope.Scope>
+  readonly on: (otherBaseUrl: string) => ReturnType<typeof call>
+}
 export class App extends Context.Tag("test/App")<App, Harness>() {}
 
 /** Polls until `check` holds (up to 30 s); the payment processor works asynchronously. */
@@ -153,7 +183,13 @@ export const appHarness = (options: AppOptions = {}) =>
       yield* seedFromEnvironment(networks)
     }).pipe(Effect.provide(Layer.mergeAll(db, NodeContext.layer, config)), Effect.orDie)
 
-    const harness = Layer.succeed(App, makeHarness(`http://127.0.0.1:${port}`, devnet, prefix))
+    const quiet = Logger.minimumLogLevel(LogLevel.Warning)
+    const startInstance = Effect.gen(function*() {
+      const other = yield* freePort
+      yield* Layer.build(appLayer(other).pipe(Layer.provide(config), Layer.provide(quiet)))
+      return `http://127.0.0.1:${other}`
+    }).pipe(Effect.orDie)
+    const harness = Layer.succeed(App, makeHarness(`http://127.0.0.1:${port}`, devnet, prefix, startInstance))
     // Streams of this prefix are removed when the file is done.
     const cleanup = Layer.scopedDiscard(Effect.flatMap(Nats, (nats) =>
       Effect.addFinalizer(() =>
@@ -164,7 +200,7 @@ export const appHarness = (options: AppOptions = {}) =>
       Layer.provideMerge(Nats.Default),
       Layer.provide(config),
       // The service logs at info; tests show warnings and errors only.
-      Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
+      Layer.provide(quiet)
     )
   }))
 

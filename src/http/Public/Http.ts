@@ -1,6 +1,7 @@
 import { HttpApiBuilder } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer } from "effect"
+import * as Metrics from "../../../services/Metrics.ts"
 import { Nats } from "../../../services/Nats.ts"
 import { Plans, toPlanView } from "../../../services/Plans.ts"
 import { Rpc } from "../../../services/Rpc.ts"
@@ -23,6 +24,7 @@ export const PublicLive = HttpApiBuilder.group(Api, "public", (handlers) =>
     return handlers
       .handle("plans", () => Effect.map(plans.listActive, (items) => ({ items: items.map(toPlanView) })))
       .handle("healthz", () => Effect.succeed({ status: "ok" as const }))
+      .handle("metrics", () => Metrics.render)
       .handle("readyz", () =>
         Effect.gen(function*() {
           const networks = yield* rpc.networks

@@ -1,0 +1,173 @@
+import { Config, Duration, Effect, Layer, Metric, Option } from "effect"
+import { type Abi, decodeEventLog, type Log } from "viem"
+import { ChainState, type Cursor, type PublishedLog } from "../services/ChainState.ts"
+import { type Contract, Contracts } from "../services/Contracts.ts"
+import { Leases } from "../services/Leases.ts"
+import { chainListenerLagBlocks, chainReorgsTotal, contractEventsTotal, labelled } from "../services/Metrics.ts"
+import { Nats } from "../services/Nats.ts"
+import { Rpc } from "../services/Rpc.ts"
+import type { RpcError, UnknownNetwork } from "../services/RpcError.ts"
+import type { ChainEvent } from "../src/domain/Events.ts"
+
+export const ListenerConfig = Config.all({
+  poll: Config.duration("BILLING_LISTENER_POLL").pipe(Config.withDefault(Duration.seconds(2))),
+  maxRange: Config.integer("BILLING_LISTENER_MAX_RANGE").pipe(Config.withDefault(2000)),
+  lookback: Config.integer("BILLING_LISTENER_LOOKBACK").pipe(Config.withDefault(1000)),
+  reorgWindow: Config.integer("BILLING_LISTENER_REORG_WINDOW").pipe(Config.withDefault(256))
+})
+
+
+const EVENTS = new Set(["Minted", "Burned"])
+const eventName = (contract: Contract, log: Log): Option.Option<"Minted" | "Burned"> => {
+  try {
+    const { eventName } = decodeEventLog({ abi: contract.abi as Abi, data: log.data, topics: log.topics })
+    return eventName !== undefined && EVENTS.has(eventName) ? Option.some(eventName as "Minted" | "Burned") : Option.none()
+  } catch {
+    return Option.none()
+  }
+}
+
+export const chainMsgId = (e: Pick<ChainEvent, "chain_id" | "block_hash" | "log_index" | "removed">) =>
+  `${e.chain_id}:${e.block_hash}:${e.log_index}${e.removed ? ":removed" : ""}`
+
+/**
+ * One network's listener: a stateless `eth_getLogs` poller over the registered contracts with a cursor in
+ * PostgreSQL. A block whose parent hash does not match the cursor is a reorg: the listener walks back to the
+ * common ancestor, publishes `removed` for every log it had published above it, and scans again.
+ */
+export const makeListener = (network: string) =>
+  Effect.gen(function*() {
+    const rpc = yield* Rpc
+    const state = yield* ChainState
+    const contracts = yield* Contracts
+    const nats = yield* Nats
+    const config = yield* ListenerConfig
+
+    const publish = (event: ChainEvent) =>
+      nats.publish(nats.subjects.chain(event.chain_id), new TextEncoder().encode(JSON.stringify(event)), { msgId: chainMsgId(event) })
+
+    const blockAt = (n: bigint): Effect.Effect<Cursor, RpcError | UnknownNetwork> =>
+      Effect.map(rpc.block(network, n), (b) => ({ blockNumber: n, blockHash: b.hash! }))
+
+    /** The highest remembered block still on the canonical chain. */
+    const commonAncestor = (from: bigint) =>
+      Effect.gen(function*() {
+        for (const candidate of yield* state.blocksBelow(network, from, config.reorgWindow)) {
+          const canonical = yield* blockAt(candidate.blockNumber)
+          if (canonical.blockHash === candidate.blockHash) return candidate
+        }
+        const floor = from > BigInt(config.reorgWindow) ? from - BigInt(config.reorgWindow) : 0n
+        return yield* blockAt(floor)
+      })
+
+    const handleReorg = (cursor: Cursor, chainId: number) =>
+      Effect.gen(function*() {
+        const ancestor = yield* commonAncestor(cursor.blockNumber)
+        const dropped = yield* state.logsAbove(network, ancestor.blockNumber)
+        yield* Effect.forEach(dropped, (log: PublishedLog) =>
+          publish({
+            source: "chain",
+            network,
+            chain_id: chainId,
+            contract: log.contract,
+            event: log.event as "Minted" | "Burned",
+            tx_hash: log.txHash,
+            log_index: log.logIndex,
+            block_number: Number(log.blockNumber),
+            block_hash: log.blockHash,
+            removed: true
+          }), { discard: true })
+        yield* state.rewind(network, ancestor)
+        yield* Metric.increment(labelled(chainReorgsTotal, { network }))
+        yield* Effect.logWarning("reorg: rewound to the common ancestor").pipe(Effect.annotateLogs({
+          network,
+          from_block: cursor.blockNumber.toString(),
+          ancestor_block: ancestor.blockNumber.toString(),
+          removed_logs: dropped.length
+        }))
+      })
+
+    /** getLogs over [from, to], halving the range when a provider refuses it. */
+    const logsIn = (addresses: ReadonlyArray<`0x${string}`>, from: bigint, to: bigint): Effect.Effect<ReadonlyArray<Log>, RpcError | UnknownNetwork> =>
+      rpc.logs(network, { addresses, fromBlock: from, toBlock: to }).pipe(
+        Effect.catchTag("RpcError", (e) => {
+          if (from >= to) return Effect.fail(e)
+          const mid = from + (to - from) / 2n
+          return Effect.logDebug("log range refused, splitting").pipe(
+            Effect.zipRight(Effect.zipWith(logsIn(addresses, from, mid), logsIn(addresses, mid + 1n, to), (a, b) => [...a, ...b]))
+          )
+        })
+      )
+
+    const tick = Effect.gen(function*() {
+      const watched = (yield* contracts.listEnabled).filter((c) => c.network === network)
+      const net = yield* rpc.networkConfig(network)
+      const head = yield* rpc.blockNumber(network)
+      const stored = yield* state.cursor(network)
+      if (Option.isNone(stored)) {
+        const start = head > BigInt(config.lookback) ? head - BigInt(config.lookback) : 0n
+        yield* state.advance(network, yield* blockAt(start))
+        return
+      }
+      const cursor = stored.value
+      if (head > cursor.blockNumber) {
+        const next = yield* rpc.block(network, cursor.blockNumber + 1n)
+        if (next.parentHash !== cursor.blockHash) return yield* handleReorg(cursor, net.chain_id)
+      } else {
+        const current = yield* blockAt(cursor.blockNumber)
+        if (current.blockHash !== cursor.blockHash) return yield* handleReorg(cursor, net.chain_id)
+        return
+      }
+      const from = cursor.blockNumber + 1n
+      const to = head < from + BigInt(config.maxRange) - 1n ? head : from + BigInt(config.maxRange) - 1n
+      const logs = watched.length === 0 ? [] : yield* logsIn(watched.map((c) => c.address), from, to)
+      const end = yield* blockAt(to)
+      // A log from a block that is no longer the one at its height means a reorg mid-scan: try again next tick.
+      if (logs.some((l) => l.blockNumber === to && l.blockHash !== end.blockHash)) return
+      for (const log of [...logs].sort((a, b) => Number(a.blockNumber! - b.blockNumber!) || a.logIndex! - b.logIndex!)) {
+        const contract = watched.find((c) => c.address === log.address.toLowerCase())
+        const name = contract ? eventName(contract, log) : Option.none()
+        if (contract === undefined || Option.isNone(name)) continue
+        yield* publish({
+          source: "chain",
+          network,
+          chain_id: net.chain_id,
+          contract: contract.address,
+          event: name.value,
+          tx_hash: log.transactionHash!,
+          log_index: log.logIndex!,
+          block_number: Number(log.blockNumber),
+          block_hash: log.blockHash!,
+          removed: false
+        })
+        yield* state.recordLog(network, {
+          blockNumber: log.blockNumber!,
+          blockHash: log.blockHash!,
+          txHash: log.transactionHash!,
+          logIndex: log.logIndex!,
+          contract: contract.address,
+          event: name.value
+        })
+        yield* Metric.increment(labelled(contractEventsTotal, { contract: contract.slug, event: name.value }))
+      }
+      yield* state.advance(network, end)
+      yield* state.trim(network, to - BigInt(config.reorgWindow))
+      yield* Metric.set(labelled(chainListenerLagBlocks, { network }), Number(head - to))
+    }).pipe(Effect.withSpan("ChainListener.tick", { attributes: { network } }))
+
+    return { tick, poll: config.poll } as const
+  })
+
+/** A listener per configured network, each leading only while it holds that network's lease. */
+export const ChainListenerLive = Layer.scopedDiscard(Effect.gen(function*() {
+  const rpc = yield* Rpc
+  const leases = yield* Leases
+  for (const { network } of yield* rpc.networks) {
+    const { poll, tick } = yield* makeListener(network)
+    const forever = Effect.forever(Effect.zipRight(
+      tick.pipe(Effect.catchAllCause((cause) => Effect.logWarning("listener tick failed", cause))),
+      Effect.sleep(poll)
+    ))
+    yield* Effect.forkScoped(leases.whileLeader(`chain-listener:${network}`, forever).pipe(Effect.annotateLogs("network", network)))
+  }
+})).pipe(Layer.provide([ChainState.Default, Leases.Default, Contracts.Default]))

@@ -1,0 +1,99 @@
+import { SqlClient } from "@effect/sql"
+import { assert, layer } from "@effect/vitest"
+import { Effect, Schema } from "effect"
+import { freePort } from "../../src/devnet/Anvil.ts"
+import { CryptoConfigView } from "../../src/domain/CryptoConfig.ts"
+import { Readiness } from "../../src/http/Public/Api.ts"
+import { App, appHarness, decode, errorOf, eventually, type Harness } from "../support/app.ts"
+
+const FINANCE_OPS = "fin-ops-1"
+const PATH = "/v1/billing/overview/crypto-config"
+
+const rpcReady = (request: Harness["request"]) =>
+  Effect.map(request("GET", "/readyz"), (res) => decode(Readiness)(res).checks["rpc:anvil"]?.ok === true)
+
+layer(
+  appHarness({ env: { APP_BILLING_FINANCE_OPS_USER_ID: FINANCE_OPS, BILLING_CONFIG_RELOAD: "1 hour" } }),
+  { timeout: 120_000, excludeTestServices: true }
+)("crypto-config, live", (it) => {
+  it.effect("only finance_ops reads and changes it (admin does not imply it)", () =>
+    Effect.gen(function*() {
+      const app = yield* App
+      assert.strictEqual((yield* app.request("GET", PATH)).status, 401)
+      assert.strictEqual((yield* app.request("GET", PATH, { token: app.token("u") })).status, 403)
+      assert.strictEqual((yield* app.request("GET", PATH, { token: app.admin })).status, 403)
+      const body = { rpc_endpoints: { anvil: app.devnet.info.rpc_url } }
+      assert.strictEqual((yield* app.request("POST", PATH, { token: app.admin, body })).status, 403)
+      const ok = yield* app.request("GET", PATH, { token: app.token(FINANCE_OPS, ["finance_ops"]) })
+      assert.strictEqual(ok.status, 200)
+      assert.deepStrictEqual(decode(CryptoConfigView)(ok).networks.map((n) => n.network), ["anvil"])
+    }))
+
+  it.effect("a switch reaches every running instance within seconds, masked, audited and notified", () =>
+    Effect.gen(function*() {
+      const app = yield* App
+      const sql = yield* SqlClient.SqlClient
+      const fin = app.token(FINANCE_OPS, ["finance_ops"])
+      const other = app.on(yield* app.startInstance)
+      yield* eventually(rpcReady(other), (ok) => ok, "the second instance to reach the devnet")
+
+      const dead = `http://127.0.0.1:${yield* freePort}/?apikey=topsecret123`
+      const res = yield* app.request("POST", PATH, { token: fin, body: { rpc_endpoints: { anvil: dead }, confirmations: { anvil: 3 } } })
+      assert.strictEqual(res.status, 200)
+      const view = decode(CryptoConfigView)(res)
+      assert.deepStrictEqual(view.networks[0]!.rpc_endpoints, [dead.replace("topsecret123", "***")])
+      assert.strictEqual(view.networks[0]!.confirmations, 3)
+      assert.notInclude(JSON.stringify(res.body), "topsecret123")
+
+      // No restart: both instances now use the dead endpoint, then both come back.
+      yield* eventually(rpcReady(app.request), (ok) => !ok, "this instance to switch")
+      yield* eventually(rpcReady(other), (ok) => !ok, "the other instance to switch (NATS signal)")
+      const back = yield* app.request("POST", PATH, { token: fin, body: { rpc_endpoints: { anvil: [app.devnet.info.rpc_url] } } })
+      assert.strictEqual(back.status, 200)
+      yield* eventually(rpcReady(other), (ok) => ok, "the other instance to switch back")
+      assert.isTrue(yield* rpcReady(app.request))
+
+      const audit = yield* sql<{ actor: string; before: unknown; after: unknown }>`SELECT actor, before, after FROM audit_log
+        WHERE action = 'crypto_config.update' AND resource = 'crypto_config:anvil' ORDER BY id`
+      assert.strictEqual(audit.length, 2)
+      assert.deepStrictEqual(audit.map((a) => a.actor), [FINANCE_OPS, FINANCE_OPS])
+      assert.notInclude(JSON.stringify(audit), "topsecret123")
+      const notes = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM notifications
+        WHERE user_id = ${FINANCE_OPS} AND kind = 'crypto_config.changed'`
+      assert.strictEqual(notes[0]!.n, 2)
+    }).pipe(Effect.scoped))
+
+  it.effect("merges per network; bad input is a 400 that changes nothing", () =>
+    Effect.gen(function*() {
+      const app = yield* App
+      const fin = app.token(FINANCE_OPS, ["finance_ops"])
+      const added = yield* app.request("POST", PATH, {
+        token: fin,
+        body: { rpc_endpoints: { other: ["http://127.0.0.1:9/"] }, chain_id: { other: 999 } }
+      })
+      assert.strictEqual(added.status, 200)
+      const before = decode(CryptoConfigView)(yield* app.request("GET", PATH, { token: fin }))
+      yield* app.request("POST", PATH, { token: fin, body: { gas_cap: { anvil: "700000" } } })
+      const after = decode(CryptoConfigView)(yield* app.request("GET", PATH, { token: fin }))
+      const byName = (v: typeof after, n: string) => v.networks.find((x) => x.network === n)
+      assert.deepStrictEqual(byName(after, "other"), byName(before, "other"))
+      assert.strictEqual(byName(after, "anvil")!.gas_cap, "700000")
+
+      const bad = [
+        { rpc_endpoints: { fresh: "http://127.0.0.1:1/" } },
+        { rpc_endpoints: { anvil: "ftp://example.com" } },
+        { rpc_endpoints: { anvil: [] } },
+        { confirmations: { anvil: -1 } },
+        { gas_cap: { anvil: "12.5" } },
+        {}
+      ]
+      for (const body of bad) {
+        const res = yield* app.request("POST", PATH, { token: fin, body })
+        assert.strictEqual(res.status, 400, JSON.stringify(body))
+        assert.strictEqual(errorOf(res).error, "invalid_request")
+      }
+      const unchanged = decode(CryptoConfigView)(yield* app.request("GET", PATH, { token: fin }))
+      assert.deepStrictEqual(unchanged, after)
+      assert.isTrue(Schema.is(CryptoConfigView)(unchanged))
+    }))
+})
