@@ -123,11 +123,8 @@ export class Contracts extends Effect.Service<Contracts>()("billing/Contracts", 
       yield* audit.record({ actor: actor.id, action: "contract.delete", resource: `contract:${slug}`, before: toView(rows[0]), requestId: actor.requestId })
     }, transactional(sql))
 
-    const listEnabled = sql`SELECT * FROM contracts WHERE enabled ORDER BY slug`.pipe(
-      Effect.orDie,
-      Effect.flatMap(decode),
-      Effect.map((rows) => rows.map(toContract))
-    )
+    const listAll = sql`SELECT * FROM contracts ORDER BY slug`.pipe(Effect.orDie, Effect.flatMap(decode), Effect.map((rows) => rows.map(toContract)))
+    const listEnabled = Effect.map(listAll, (all) => all.filter((c) => c.enabled))
     const findByAddress = (network: string, address: string) =>
       sql`SELECT * FROM contracts WHERE network = ${network} AND address = ${address.toLowerCase()}`.pipe(
         Effect.orDie,
@@ -135,7 +132,7 @@ export class Contracts extends Effect.Service<Contracts>()("billing/Contracts", 
         Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toContract))
       )
 
-    return { list, listEnabled, get, findByAddress, view, create, update, remove } as const
+    return { list, listAll, listEnabled, get, findByAddress, view, create, update, remove } as const
   }),
   dependencies: [Audit.Default]
 }) {}

@@ -3,12 +3,13 @@ import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer, Logger, LogLevel } from "effect"
 import { devnet } from "./cli/devnet.ts"
 import { migrate } from "./cli/migrate.ts"
+import { reconcile } from "./cli/reconcile.ts"
 import { serve } from "./cli/serve.ts"
 import { token } from "./cli/token.ts"
 
 const root = Command.make("evm-billing").pipe(
   Command.withDescription("billing backend for subscriptions paid on EVM chains"),
-  Command.withSubcommands([serve, migrate, token, devnet])
+  Command.withSubcommands([serve, migrate, token, devnet, reconcile])
 )
 
 const cli = Command.run(root, { name: "evm-billing", version: "0.1.0" })

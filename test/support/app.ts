@@ -55,6 +55,7 @@ const call = (baseUrl: string) =>
   })
 
 const makeHarness = (
+  databaseUrl: string,
   baseUrl: string,
   devnet: TestDevnetHandle,
   prefix: string,
@@ -79,6 +80,7 @@ const makeHarness = (
     })
   }
   return {
+    databaseUrl,
     baseUrl,
     devnet,
     prefix,
@@ -94,6 +96,7 @@ const makeHarness = (
 }
 
 export interface Harness {
+  readonly databaseUrl: string
   readonly baseUrl: string
   readonly devnet: TestDevnetHandle
   readonly prefix: string
@@ -189,7 +192,7 @@ export const appHarness = (options: AppOptions = {}) =>
       yield* Layer.build(appLayer(other).pipe(Layer.provide(config), Layer.provide(quiet)))
       return `http://127.0.0.1:${other}`
     }).pipe(Effect.orDie)
-    const harness = Layer.succeed(App, makeHarness(`http://127.0.0.1:${port}`, devnet, prefix, startInstance))
+    const harness = Layer.succeed(App, makeHarness(url, `http://127.0.0.1:${port}`, devnet, prefix, startInstance))
     // Streams of this prefix are removed when the file is done.
     const cleanup = Layer.scopedDiscard(Effect.flatMap(Nats, (nats) =>
       Effect.addFinalizer(() =>
