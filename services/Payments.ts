@@ -25,7 +25,8 @@ export const PaymentRow = Schema.Struct({
   idempotency_key: Schema.NullOr(Schema.String),
   tx_hash: Schema.NullOr(Schema.String),
   log_index: Schema.NullOr(Schema.Number),
-  block_number: Schema.NullOr(Schema.NumberFromString),
+  block_number: Schema.NullOr(Schema.BigInt),
+  block_hash: Schema.NullOr(Schema.String),
   quote_signature: Schema.String,
   payload: CheckoutPayload,
   expires_at: Schema.DateFromSelf,
@@ -38,7 +39,7 @@ export type PaymentRow = typeof PaymentRow.Type
 export const PAYMENT_COLUMNS = `t.id::text AS id, t.order_id, t.user_id, t.plan_id::text AS plan_id, p.slug AS plan_slug,
   t.contract_slug, t.network, t.chain_id::text AS chain_id, t.contract_address, t.token, t.amount::text AS amount,
   t.paid_amount::text AS paid_amount, t.wallet_address, t.status, t.failure_reason, t.idempotency_key, t.tx_hash,
-  t.log_index, t.block_number::text AS block_number, t.quote_signature, t.payload, t.expires_at, t.created_at,
+  t.log_index, t.block_number::text AS block_number, t.block_hash, t.quote_signature, t.payload, t.expires_at, t.created_at,
   t.confirmed_at`
 
 export const toCheckoutView = (p: PaymentRow): CheckoutView => ({

@@ -5,7 +5,6 @@ import { decodePassEvent } from "../src/contracts/PassEvents.ts"
 import type { ChainEvent } from "../src/domain/Events.ts"
 import { ChainLogs } from "./ChainLogs.ts"
 import { Contracts } from "./Contracts.ts"
-import { Ledger, paymentLedgerId } from "./Ledger.ts"
 import { Nats } from "./Nats.ts"
 import { Payments } from "./Payments.ts"
 import { Rpc } from "./Rpc.ts"
@@ -49,8 +48,15 @@ export class Reconciler extends Effect.Service<Reconciler>()("billing/Reconciler
     const chainLogs = yield* ChainLogs
     const contracts = yield* Contracts
     const payments = yield* Payments
-    const ledger = yield* Ledger
     const nats = yield* Nats
+
+    const treasuryReceived = (paymentId: string, network: string) =>
+      sql<{ total: string | null }>`SELECT sum(p.amount)::text AS total FROM ledger_postings p
+        JOIN ledger_transactions t ON t.id = p.ledger_transaction_id
+        WHERE t.payment_id = ${paymentId} AND t.kind = 'payment' AND p.account = ${`treasury:${network}`}`.pipe(
+        Effect.orDie,
+        Effect.map((rows) => BigInt(rows[0]?.total ?? "0"))
+      )
 
     const processed = (key: string) =>
       Effect.map(sql`SELECT 1 FROM processed_events WHERE dedupe_key = ${key}`.pipe(Effect.orDie), (rows) => rows.length > 0)
@@ -105,9 +111,8 @@ export class Reconciler extends Effect.Service<Reconciler>()("billing/Reconciler
             }
             continue
           }
-          const received = (yield* ledger.postingsOf(paymentLedgerId(net.chain_id, log.transactionHash!, log.logIndex!)).pipe(Effect.orDie))
-            .filter((p) => p.account === `treasury:${options.network}`)
-            .reduce((sum, p) => sum + p.amount, 0n)
+          // By payment, not by this log's ledger id: a reorg may have moved the log to another index after posting.
+          const received = yield* treasuryReceived(payment.value.id, options.network)
           if (received !== args.amount) mismatch("wrong_amount", `chain ${args.amount}, ledger ${received}`)
           const p = payment.value
           if (p.tx_hash === log.transactionHash && (p.status === "pending" || p.status === "seen")) {
@@ -148,5 +153,5 @@ export class Reconciler extends Effect.Service<Reconciler>()("billing/Reconciler
 
     return { run } as const
   }),
-  dependencies: [ChainLogs.Default, Contracts.Default, Payments.Default, Ledger.Default]
+  dependencies: [ChainLogs.Default, Contracts.Default, Payments.Default]
 }) {}

@@ -29,9 +29,14 @@ const Locked = Schema.Struct({
   interval: Interval,
   network: Schema.String,
   amount: Schema.BigInt,
-  status: PaymentStatus
+  status: PaymentStatus,
+  tx_hash: Schema.NullOr(Schema.String),
+  log_index: Schema.NullOr(Schema.Number)
 })
 const decodeLocked = decodeRow(Locked)
+
+/** Statuses in which `settleMint` has already posted the payment's transfer. */
+const posted: ReadonlyArray<PaymentStatus> = ["confirmed", "failed", "reversed", "refunded"]
 
 /**
  * The effects of a chain event, each in ONE SQL transaction with its dedupe key: a redelivered event finds
@@ -55,7 +60,8 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
       sql`UPDATE processed_events SET outcome = ${outcome} WHERE dedupe_key = ${dedupeKey}`
 
     const lock = (paymentId: string) =>
-      sql`SELECT t.id::text AS id, t.user_id, t.plan_id::text AS plan_id, p.interval, t.network, t.amount::text AS amount, t.status
+      sql`SELECT t.id::text AS id, t.user_id, t.plan_id::text AS plan_id, p.interval, t.network, t.amount::text AS amount, t.status,
+          t.tx_hash, t.log_index
         FROM payment_transactions t JOIN plans p ON p.id = t.plan_id WHERE t.id = ${paymentId} FOR UPDATE OF t`.pipe(
         Effect.flatMap((rows) => decodeLocked(rows[0]))
       )
@@ -70,6 +76,12 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
       const { log, verdict } = args
       if (!(yield* claim(args.dedupeKey, args.source, args.paymentId))) return "duplicate" as SettleOutcome
       const payment = yield* lock(args.paymentId)
+      // The same transfer under another log index: a reorg moved the transaction into another block, where its log
+      // has another index (and so another dedupe key). Its money was posted under the first index: post nothing.
+      if (payment.tx_hash?.toLowerCase() === log.txHash.toLowerCase() && payment.log_index !== log.logIndex && posted.includes(payment.status)) {
+        yield* finish(args.dedupeKey, `duplicate:moved_from_log_${payment.log_index}`)
+        return "duplicate" as SettleOutcome
+      }
       const asset = assetOf(log.network, log.token)
       const received: Posting = { account: `treasury:${log.network}`, asset, amount: log.amount }
       const credit: Posting = { account: `customer_credit:${payment.user_id}`, asset, amount: -log.amount }

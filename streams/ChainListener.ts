@@ -1,7 +1,8 @@
 import { Config, Duration, Effect, Layer, Metric, Option } from "effect"
-import { type Abi, decodeEventLog, type Log } from "viem"
+import { decodePassEvent } from "../src/contracts/PassEvents.ts"
+import { ChainLogs } from "../services/ChainLogs.ts"
 import { ChainState, type Cursor, type PublishedLog } from "../services/ChainState.ts"
-import { type Contract, Contracts } from "../services/Contracts.ts"
+import { Contracts } from "../services/Contracts.ts"
 import { Leases } from "../services/Leases.ts"
 import { chainListenerLagBlocks, chainReorgsTotal, contractEventsTotal, labelled } from "../services/Metrics.ts"
 import { Nats } from "../services/Nats.ts"
@@ -17,16 +18,6 @@ export const ListenerConfig = Config.all({
 })
 
 
-const EVENTS = new Set(["Minted", "Burned"])
-const eventName = (contract: Contract, log: Log): Option.Option<"Minted" | "Burned"> => {
-  try {
-    const { eventName } = decodeEventLog({ abi: contract.abi as Abi, data: log.data, topics: log.topics })
-    return eventName !== undefined && EVENTS.has(eventName) ? Option.some(eventName as "Minted" | "Burned") : Option.none()
-  } catch {
-    return Option.none()
-  }
-}
-
 export const chainMsgId = (e: Pick<ChainEvent, "chain_id" | "block_hash" | "log_index" | "removed">) =>
   `${e.chain_id}:${e.block_hash}:${e.log_index}${e.removed ? ":removed" : ""}`
 
@@ -40,6 +31,7 @@ export const makeListener = (network: string) =>
     const rpc = yield* Rpc
     const state = yield* ChainState
     const contracts = yield* Contracts
+    const chainLogs = yield* ChainLogs
     const nats = yield* Nats
     const config = yield* ListenerConfig
 
@@ -87,18 +79,6 @@ export const makeListener = (network: string) =>
         }))
       })
 
-    /** getLogs over [from, to], halving the range when a provider refuses it. */
-    const logsIn = (addresses: ReadonlyArray<`0x${string}`>, from: bigint, to: bigint): Effect.Effect<ReadonlyArray<Log>, RpcError | UnknownNetwork> =>
-      rpc.logs(network, { addresses, fromBlock: from, toBlock: to }).pipe(
-        Effect.catchTag("RpcError", (e) => {
-          if (from >= to) return Effect.fail(e)
-          const mid = from + (to - from) / 2n
-          return Effect.logDebug("log range refused, splitting").pipe(
-            Effect.zipRight(Effect.zipWith(logsIn(addresses, from, mid), logsIn(addresses, mid + 1n, to), (a, b) => [...a, ...b]))
-          )
-        })
-      )
-
     const tick = Effect.gen(function*() {
       const watched = (yield* contracts.listEnabled).filter((c) => c.network === network)
       const net = yield* rpc.networkConfig(network)
@@ -120,20 +100,23 @@ export const makeListener = (network: string) =>
       }
       const from = cursor.blockNumber + 1n
       const to = head < from + BigInt(config.maxRange) - 1n ? head : from + BigInt(config.maxRange) - 1n
-      const logs = watched.length === 0 ? [] : yield* logsIn(watched.map((c) => c.address), from, to)
+      const logs = watched.length === 0 ? [] : yield* chainLogs.split(network, watched.map((c) => c.address), from, to)
       const end = yield* blockAt(to)
       // A log from a block that is no longer the one at its height means a reorg mid-scan: try again next tick.
-      if (logs.some((l) => l.blockNumber === to && l.blockHash !== end.blockHash)) return
+      const heights = [...new Set(logs.map((l) => l.blockNumber!))]
+      const canonical = new Map(yield* Effect.forEach(heights, (n) => Effect.map(blockAt(n), (b) => [n, b.blockHash] as const)))
+      if (logs.some((l) => canonical.get(l.blockNumber!) !== l.blockHash)) return
       for (const log of [...logs].sort((a, b) => Number(a.blockNumber! - b.blockNumber!) || a.logIndex! - b.logIndex!)) {
         const contract = watched.find((c) => c.address === log.address.toLowerCase())
-        const name = contract ? eventName(contract, log) : Option.none()
-        if (contract === undefined || Option.isNone(name)) continue
+        const decoded = contract ? decodePassEvent(contract.abi, log) : Option.none()
+        if (contract === undefined || Option.isNone(decoded)) continue
+        const name = decoded.value.eventName
         yield* publish({
           source: "chain",
           network,
           chain_id: net.chain_id,
           contract: contract.address,
-          event: name.value,
+          event: name,
           tx_hash: log.transactionHash!,
           log_index: log.logIndex!,
           block_number: Number(log.blockNumber),
@@ -146,9 +129,9 @@ export const makeListener = (network: string) =>
           txHash: log.transactionHash!,
           logIndex: log.logIndex!,
           contract: contract.address,
-          event: name.value
+          event: name
         })
-        yield* Metric.increment(labelled(contractEventsTotal, { contract: contract.slug, event: name.value }))
+        yield* Metric.increment(labelled(contractEventsTotal, { contract: contract.slug, event: name }))
       }
       yield* state.advance(network, end)
       yield* state.trim(network, to - BigInt(config.reorgWindow))
@@ -156,7 +139,7 @@ export const makeListener = (network: string) =>
     }).pipe(Effect.withSpan("ChainListener.tick", { attributes: { network } }))
 
     return { tick, poll: config.poll } as const
-  })
+  }).pipe(Effect.provide(ChainLogs.DefaultWithoutDependencies))
 
 /** A listener per configured network, each leading only while it holds that network's lease. */
 export const ChainListenerLive = Layer.scopedDiscard(Effect.gen(function*() {

@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Config, Duration, Effect, Layer, Option } from "effect"
-import { type Abi, decodeEventLog, type Log, type TransactionReceipt } from "viem"
+import type { TransactionReceipt } from "viem"
+import { decodePassEvent } from "../src/contracts/PassEvents.ts"
 import { type Contract, Contracts } from "../services/Contracts.ts"
 import { Nats } from "../services/Nats.ts"
 import { type PaymentRow, Payments } from "../services/Payments.ts"
@@ -25,19 +26,6 @@ const rpcFailure = (e: RpcError | UnknownNetwork) =>
   e._tag === "RpcError"
     ? new HandlerFailure({ retryable: e.retryable, reason: `rpc ${e.method} on ${e.network}[${e.endpoint}]: ${e.message}` })
     : HandlerFailure.retryable(`network ${e.network} has no RPC configuration`)
-
-type Decoded =
-  | { readonly eventName: "Minted"; readonly args: { orderId: `0x${string}`; payer: string; token: string; amount: bigint } }
-  | { readonly eventName: "Burned"; readonly args: { passId: bigint; orderId: `0x${string}` } }
-
-const decodeLog = (contract: Contract, log: Log): Option.Option<Decoded> => {
-  try {
-    const decoded = decodeEventLog({ abi: contract.abi as Abi, data: log.data, topics: log.topics })
-    return decoded.eventName === "Minted" || decoded.eventName === "Burned" ? Option.some(decoded as unknown as Decoded) : Option.none()
-  } catch {
-    return Option.none()
-  }
-}
 
 /** What an event says, whichever its source: the webhook's or the listener's; only a pointer into the chain. */
 export interface Hint {
@@ -108,6 +96,13 @@ export const makeHandler = Effect.gen(function*() {
       const p = payment.value
       if (p.status === "seen") yield* settlement.unsee(p.id, hint.txHash)
       if (p.status === "confirmed") {
+        // Reversal is final: it needs positive evidence that the recorded block was replaced at its height, not
+        // just a missing receipt (an endpoint lagging behind the head answers that too).
+        const replaced = p.block_number !== null && p.block_hash !== null && (yield* rpc.block(hint.contract.network, p.block_number).pipe(
+          Effect.map((b) => b.hash !== p.block_hash),
+          Effect.catchTag("RpcError", () => Effect.succeed(false))
+        ))
+        if (!replaced) return yield* HandlerFailure.retryable(`reorg of ${hint.txHash} not yet visible at block ${p.block_number}`)
         const outcome = yield* settlement.reverse({
           source: hint.source,
           paymentId: p.id,
@@ -140,7 +135,7 @@ export const makeHandler = Effect.gen(function*() {
       if (log === undefined || log.address.toLowerCase() !== contract.address) {
         return yield* HandlerFailure.permanent(`no log of contract ${contract.slug} at index ${hint.logIndex}`)
       }
-      const decoded = decodeLog(contract, log)
+      const decoded = decodePassEvent(contract.abi, log)
       if (Option.isNone(decoded)) return yield* HandlerFailure.permanent("log is neither Minted nor Burned")
       const payment = yield* paymentFor(decoded.value.args.orderId)
       const dedupeKey = `${net.chain_id}:${receipt.transactionHash}:${log.logIndex}`
