@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Clock, Config, Data, Effect, Option } from "effect"
+import { Clock, Config, Data, Effect, Metric, Option } from "effect"
 import { randomBytes, randomUUID } from "node:crypto"
 import { type Abi, encodeFunctionData, erc20Abi } from "viem"
 import type { CheckoutPayload, CheckoutRequest, CheckoutView, WalletTransaction } from "../src/domain/Checkout.ts"
@@ -7,6 +7,7 @@ import { NATIVE, tokenAddress } from "../src/domain/Ids.ts"
 import type { Price } from "../src/domain/Plan.ts"
 import { Contracts } from "./Contracts.ts"
 import { Gateways } from "./Gateways.ts"
+import { labelled, transactionsTotal } from "./Metrics.ts"
 import { type PaymentRow, Payments, toCheckoutView } from "./Payments.ts"
 import { PlanNotFound, Plans } from "./Plans.ts"
 import { QuoteSigner } from "./QuoteSigner.ts"
@@ -177,6 +178,7 @@ export class Checkout extends Effect.Service<Checkout>()("billing/Checkout", {
         return yield* reject("idempotency_key_reused", "a different checkout for this plan is already pending")
       }
       const row = yield* select(sql.and([sql`t.order_id = ${orderId.value}`])).pipe(Effect.map(Option.getOrThrow))
+      yield* Metric.increment(labelled(transactionsTotal, { status: "pending", network: row.network, token: row.token }))
       return { created: true, checkout: toCheckoutView(row) as CheckoutView } as const
     })
 

@@ -3,6 +3,7 @@ import { PgLive } from "../services/Database.ts"
 import { Nats } from "../services/Nats.ts"
 import { Rpc } from "../services/Rpc.ts"
 import { ChainListenerLive } from "../streams/ChainListener.ts"
+import { JanitorLive } from "../streams/Janitor.ts"
 import { CryptoConfigWatcherLive } from "../streams/CryptoConfigWatcher.ts"
 import { PaymentProcessorLive } from "../streams/PaymentProcessor.ts"
 import { serveApi } from "./http/Server.ts"
@@ -12,4 +13,6 @@ export const InfraLive = Layer.mergeAll(Nats.Default, Rpc.Default).pipe(Layer.pr
 
 /** HTTP API, the consumers, the chain listeners (leader only) and the config watcher in one process. */
 export const appLayer = (port: number) =>
-  Layer.mergeAll(serveApi(port), PaymentProcessorLive, CryptoConfigWatcherLive, ChainListenerLive).pipe(Layer.provide(InfraLive))
+  Layer.mergeAll(serveApi(port), PaymentProcessorLive, CryptoConfigWatcherLive, ChainListenerLive, JanitorLive).pipe(
+    Layer.provide(InfraLive)
+  )

@@ -1,8 +1,9 @@
 import { SqlClient } from "@effect/sql"
-import { Config, Duration, Effect, Layer, Option } from "effect"
+import { Clock, Config, Duration, Effect, Layer, Metric, Option } from "effect"
 import type { TransactionReceipt } from "viem"
 import { decodePassEvent } from "../src/contracts/PassEvents.ts"
 import { type Contract, Contracts } from "../services/Contracts.ts"
+import { labelled, transactionsNetworkFailedTotal, transactionsTotal, webhookToConfirmationSeconds } from "../services/Metrics.ts"
 import { Nats } from "../services/Nats.ts"
 import { type PaymentRow, Payments } from "../services/Payments.ts"
 import { Rpc } from "../services/Rpc.ts"
@@ -177,12 +178,24 @@ export const makeHandler = Effect.gen(function*() {
         log: { ...logRef, network: contract.network, chainId: net.chain_id, token, amount: minted.amount }
       })
       yield* Effect.logInfo(`payment ${outcome}`).pipe(Effect.annotateLogs({ order_id: payment.order_id, user_id: payment.user_id }))
+      if (outcome === "confirmed" || outcome === "failed") {
+        yield* Metric.increment(labelled(transactionsTotal, { status: outcome, network: payment.network, token: payment.token }))
+      }
+      if (outcome === "confirmed") {
+        const now = yield* Clock.currentTimeMillis
+        yield* Metric.update(webhookToConfirmationSeconds, (now - payment.created_at.getTime()) / 1000)
+      }
       return Outcome.Done()
     })
 
+  const networkFailed = (network: string) => Metric.increment(labelled(transactionsNetworkFailedTotal, { network }))
+
   const run = (hint: Hint, removed: boolean) =>
     (removed ? dropped(hint) : settle(hint)).pipe(
-      Effect.catchTags({ RpcError: (e) => Effect.fail(rpcFailure(e)), UnknownNetwork: (e) => Effect.fail(rpcFailure(e)) }),
+      Effect.catchTags({
+        RpcError: (e) => Effect.zipRight(networkFailed(e.network), Effect.fail(rpcFailure(e))),
+        UnknownNetwork: (e) => Effect.zipRight(networkFailed(e.network), Effect.fail(rpcFailure(e)))
+      }),
       Effect.annotateLogs({ tx_hash: hint.txHash, contract_slug: hint.contract.slug }),
       Effect.withSpan("PaymentProcessor.handle", { attributes: { tx_hash: hint.txHash, source: hint.source } })
     )
@@ -215,7 +228,21 @@ export const makeHandler = Effect.gen(function*() {
         }, e.removed))
     )
 
-  return { onWebhook, onChain } as const
+  /** The janitor's re-check of a payment stuck in pending/seen although its transaction is known. */
+  const recheck = (p: PaymentRow) =>
+    contracts.get(p.contract_slug).pipe(
+      Effect.catchTag("ContractNotFound", () => unknownContract(p.contract_slug)),
+      Effect.flatMap((contract) =>
+        run({
+          source: `janitor:${p.id}`,
+          contract,
+          txHash: p.tx_hash as `0x${string}`,
+          logIndex: p.log_index ?? 0,
+          orderId: p.order_id
+        }, false))
+    )
+
+  return { onWebhook, onChain, recheck } as const
 })
 
 /** Durable consumers of the webhooks and chain streams, supervised fibers for the life of the layer. */

@@ -76,6 +76,11 @@ layer(appHarness(), { timeout: 120_000, excludeTestServices: true })("the paymen
       assert.strictEqual(history.items[0]!.status, "confirmed")
       assert.isNotNull(history.items[0]!.confirmed_at)
 
+      const metrics = yield* Effect.promise(() => fetch(`${app.baseUrl}/v1/metrics`).then((r) => r.text()))
+      assert.match(metrics, /billing_transactions_total\{[^}]*status="confirmed"[^}]*\} [1-9]/)
+      assert.match(metrics, /billing_transactions_total\{[^}]*status="pending"[^}]*\} [1-9]/)
+      assert.match(metrics, /billing_webhook_to_confirmation_seconds_count [1-9]/)
+
       // Paying again extends from the current period end.
       const again = checkoutOf(yield* app.request("POST", "/v1/billing/checkout", {
         token: user,

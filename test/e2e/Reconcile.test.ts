@@ -5,7 +5,7 @@ import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { App, appHarness, type Harness, registerContractAndPlan } from "../support/app.ts"
 import { devAccount } from "../support/anvil.ts"
-import { checkoutOf, mine, paymentStatus, postingsOf, sendPayload, unbalancedLedgerTransactions } from "../support/payments.ts"
+import { checkoutOf, mine, paymentStatus, postingsOf, sendPayload, unbalancedLedgerTransactions, waitForStatus } from "../support/payments.ts"
 
 const BIN = fileURLToPath(new URL("../../bin/evm-billing.js", import.meta.url))
 
@@ -32,7 +32,7 @@ const reconcile = (app: Harness, ...args: Array<string>) =>
   })
 
 // The listener polls once an hour here: the chain's events reach billing only through reconcile.
-layer(appHarness({ env: { BILLING_LISTENER_POLL: "1 hour" } }), { timeout: 180_000, excludeTestServices: true })("reconcile", (it) => {
+layer(appHarness({ env: { BILLING_LISTENER_POLL: "1 hour", BILLING_JANITOR_EVERY: "200 millis", BILLING_JANITOR_STALE_AFTER: "0 seconds" } }), { timeout: 180_000, excludeTestServices: true })("reconcile", (it) => {
   it.effect("repairs a payment whose events never reached the processor, then reports an altered ledger row", () =>
     Effect.gen(function*() {
       const app = yield* App
@@ -65,5 +65,25 @@ layer(appHarness({ env: { BILLING_LISTENER_POLL: "1 hour" } }), { timeout: 180_0
       assert.strictEqual(altered.status, 1)
       assert.deepStrictEqual(altered.report.mismatches.map((m) => [m.kind, m.order_id]), [["wrong_amount", checkout.order_id]])
       assert.isAbove((yield* unbalancedLedgerTransactions).length, 0, "the hand edit unbalanced it")
+    }))
+
+  it.effect("the janitor settles a payment stuck in seen whose events were lost", () =>
+    Effect.gen(function*() {
+      const app = yield* App
+      const sql = yield* SqlClient.SqlClient
+      yield* registerContractAndPlan(app, "janitor", { native: 10n ** 15n, token: 1_000_000n })
+      const checkout = checkoutOf(yield* app.request("POST", "/v1/billing/checkout", {
+        token: app.token("janitor-user"),
+        body: { plan_slug: "janitor", wallet_address: devAccount(5).address, token: "native" }
+      }))
+      const [receipt] = yield* sendPayload(app, checkout, 5)
+      // What a processor left behind before its message was lost: seen, with the transaction known.
+      yield* sql`UPDATE payment_transactions SET status = 'seen', tx_hash = ${receipt!.transactionHash},
+        log_index = ${receipt!.logs[0]!.logIndex}, updated_at = now() - interval '1 hour' WHERE id = ${checkout.transaction_id}`
+      yield* mine(app, 2)
+      yield* waitForStatus(checkout.transaction_id, "confirmed")
+      assert.strictEqual((yield* postingsOf(checkout.transaction_id)).length, 2)
+      const [source] = yield* sql<{ source: string }>`SELECT source FROM processed_events WHERE payment_id = ${checkout.transaction_id}`
+      assert.strictEqual(source!.source, `janitor:${checkout.transaction_id}`)
     }))
 })
