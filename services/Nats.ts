@@ -87,7 +87,7 @@ const streamConfigs = (subjects: Subjects.Subjects): ReadonlyArray<Partial<Strea
     { ...common, name: subjects.streams.webhooks, subjects: [subjects.streamSubjects.webhooks], duplicate_window: hour },
     { ...common, name: subjects.streams.chain, subjects: [subjects.streamSubjects.chain], duplicate_window: hour },
     // the outbox relay publishes with the outbox row id as Nats-Msg-Id: same window
-    { ...common, name: subjects.streams.events, subjects: [subjects.streamSubjects.events], duplicate_window: hour },
+    { ...common, name: subjects.streams.events, subjects: [...subjects.streamSubjects.events], duplicate_window: hour },
     {
       ...common,
       name: subjects.streams.dlq,

@@ -35,7 +35,8 @@ export interface Subjects {
   readonly streamSubjects: {
     readonly webhooks: string
     readonly chain: string
-    readonly events: string
+    /** What downstream consumes, named as DESIGN.md does: billing.plan.changed.v1, billing.notifications.<user>, billing.audit.<kind>. */
+    readonly events: ReadonlyArray<string>
     readonly dlq: string
   }
   /** Durable consumer names. */
@@ -49,7 +50,7 @@ export interface Subjects {
    */
   readonly webhook: (contractSlug: string) => string
   readonly chain: (chainId: number | bigint) => string
-  /** `event("plan.changed.v1")` -> `billing.events.plan.changed.v1`; the name may have several tokens. */
+  /** `event("plan.changed.v1")` -> `billing.plan.changed.v1`; one of the EVENTS stream's subjects. */
   readonly event: (name: string) => string
   /** Dead letters of one source (a durable consumer name). */
   readonly dlq: (source: string) => string
@@ -71,7 +72,7 @@ export const make = (prefix: Prefix): Subjects => {
     streamSubjects: {
       webhooks: `${p}.webhooks.>`,
       chain: `${p}.chain.>`,
-      events: `${p}.events.>`,
+      events: [`${p}.plan.changed.v1`, `${p}.notifications.>`, `${p}.audit.>`],
       dlq: `${p}.dlq.>`
     },
     durables: {
@@ -80,7 +81,7 @@ export const make = (prefix: Prefix): Subjects => {
     },
     webhook: (contractSlug) => `${p}.webhooks.${contractSlug}`,
     chain: (chainId) => `${p}.chain.${chainId.toString()}`,
-    event: (name) => `${p}.events.${name}`,
+    event: (name) => `${p}.${name}`,
     dlq: (source) => `${p}.dlq.${source}`,
     control: (name) => `${p}.control.${name}`
   }
