@@ -1,4 +1,4 @@
-import { Config, Duration, Effect, Layer, Metric, Option } from "effect"
+import { Config, Duration, Effect, FiberMap, Layer, Metric, Option, Schedule } from "effect"
 import { decodePassEvent } from "../src/contracts/PassEvents.ts"
 import { ChainLogs } from "../services/ChainLogs.ts"
 import { ChainState, type Cursor, type PublishedLog } from "../services/ChainState.ts"
@@ -14,7 +14,8 @@ export const ListenerConfig = Config.all({
   poll: Config.duration("BILLING_LISTENER_POLL").pipe(Config.withDefault(Duration.seconds(2))),
   maxRange: Config.integer("BILLING_LISTENER_MAX_RANGE").pipe(Config.withDefault(2000)),
   lookback: Config.integer("BILLING_LISTENER_LOOKBACK").pipe(Config.withDefault(1000)),
-  reorgWindow: Config.integer("BILLING_LISTENER_REORG_WINDOW").pipe(Config.withDefault(256))
+  reorgWindow: Config.integer("BILLING_LISTENER_REORG_WINDOW").pipe(Config.withDefault(256)),
+  networkCheck: Config.duration("BILLING_LISTENER_NETWORK_CHECK").pipe(Config.withDefault(Duration.seconds(10)))
 })
 
 
@@ -141,16 +142,32 @@ export const makeListener = (network: string) =>
     return { tick, poll: config.poll } as const
   }).pipe(Effect.provide(ChainLogs.DefaultWithoutDependencies))
 
-/** A listener per configured network, each leading only while it holds that network's lease. */
+/**
+ * A listener per configured network, each leading only while it holds that network's lease. Networks added live
+ * (crypto-config) get their listener at the next check, without a restart.
+ */
 export const ChainListenerLive = Layer.scopedDiscard(Effect.gen(function*() {
   const rpc = yield* Rpc
   const leases = yield* Leases
-  for (const { network } of yield* rpc.networks) {
-    const { poll, tick } = yield* makeListener(network)
-    const forever = Effect.forever(Effect.zipRight(
-      tick.pipe(Effect.catchAllCause((cause) => Effect.logWarning("listener tick failed", cause))),
-      Effect.sleep(poll)
-    ))
-    yield* Effect.forkScoped(leases.whileLeader(`chain-listener:${network}`, forever).pipe(Effect.annotateLogs("network", network)))
-  }
+  const running = yield* FiberMap.make<string>()
+  const config = yield* ListenerConfig
+
+  const start = (network: string) =>
+    Effect.gen(function*() {
+      const { poll, tick } = yield* makeListener(network)
+      const forever = Effect.forever(Effect.zipRight(
+        tick.pipe(Effect.catchAllCause((cause) => Effect.logWarning("listener tick failed", cause))),
+        Effect.sleep(poll)
+      ))
+      yield* FiberMap.run(running, network, leases.whileLeader(`chain-listener:${network}`, forever).pipe(Effect.annotateLogs("network", network)), {
+        onlyIfMissing: true
+      })
+    })
+
+  const sync = Effect.flatMap(rpc.networks, (networks) => Effect.forEach(networks, ({ network }) => start(network), { discard: true }))
+  yield* sync
+  yield* Effect.forkScoped(sync.pipe(
+    Effect.catchAllCause((cause) => Effect.logWarning("listener network check failed", cause)),
+    Effect.repeat(Schedule.spaced(config.networkCheck))
+  ))
 })).pipe(Layer.provide([ChainState.Default, Leases.Default, Contracts.Default]))

@@ -13,7 +13,14 @@ const rpcReady = (request: Harness["request"]) =>
   Effect.map(request("GET", "/readyz"), (res) => decode(Readiness)(res).checks["rpc:anvil"]?.ok === true)
 
 layer(
-  appHarness({ env: { APP_BILLING_FINANCE_OPS_USER_ID: FINANCE_OPS, BILLING_CONFIG_RELOAD: "1 hour" } }),
+  appHarness({
+    env: {
+      APP_BILLING_FINANCE_OPS_USER_ID: FINANCE_OPS,
+      BILLING_CONFIG_RELOAD: "1 hour",
+      BILLING_LISTENER_POLL: "200 millis",
+      BILLING_LISTENER_NETWORK_CHECK: "200 millis"
+    }
+  }),
   { timeout: 120_000, excludeTestServices: true }
 )("crypto-config, live", (it) => {
   it.effect("only finance_ops reads and changes it (admin does not imply it)", () =>
@@ -95,5 +102,18 @@ layer(
       const unchanged = decode(CryptoConfigView)(yield* app.request("GET", PATH, { token: fin }))
       assert.deepStrictEqual(unchanged, after)
       assert.isTrue(Schema.is(CryptoConfigView)(unchanged))
+    }))
+
+  it.effect("a network added live gets its chain listener without a restart", () =>
+    Effect.gen(function*() {
+      const app = yield* App
+      const sql = yield* SqlClient.SqlClient
+      const added = yield* app.request("POST", PATH, {
+        token: app.token(FINANCE_OPS, ["finance_ops"]),
+        body: { rpc_endpoints: { late: app.devnet.info.rpc_url }, chain_id: { late: app.devnet.info.chain_id } }
+      })
+      assert.strictEqual(added.status, 200)
+      const cursor = sql<{ n: number }>`SELECT count(*)::int AS n FROM chain_cursors WHERE network = 'late'`
+      yield* eventually(cursor, (rows) => rows[0]?.n === 1, "a cursor for the new network")
     }))
 })
