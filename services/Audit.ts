@@ -1,5 +1,8 @@
 import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
+import type { PaymentStatus } from "../src/domain/Payment.ts"
+import { Outbox, subjectToken } from "./Outbox.ts"
+import { decodeRow } from "./Rows.ts"
 
 export interface AuditEntry {
   readonly actor: string
@@ -10,7 +13,26 @@ export interface AuditEntry {
   readonly requestId?: string | undefined
 }
 
-const SECRET_KEYS = /secret|private_key|password|token/i
+/** Who moves payments that no person moved: the processor settling chain events. */
+export const PaymentProcessorActor = "system:payment-processor"
+
+export interface PaymentTransition {
+  readonly paymentId: string
+  /** null when the payment is created. */
+  readonly from: PaymentStatus | null
+  readonly to: PaymentStatus
+  /** Default `PaymentProcessorActor`. */
+  readonly actor?: string
+  /** More of the state after the move (failure_reason, tx_hash, ...). */
+  readonly details?: Readonly<Record<string, unknown>>
+  readonly requestId?: string | undefined
+}
+
+/**
+ * Keys whose values are credentials. A bare `token` is not one: in billing it names an asset ("native" or an
+ * ERC-20 address), which the trail must show; credential tokens are named for what they are (`access_token`, ...).
+ */
+const SECRET_KEYS = /secret|private_?key|password|passphrase|api_?key|authorization|mnemonic|(access|refresh|auth|id|api|session|bearer|jwt)_?token/i
 
 /** Secrets never reach the audit trail: their values are replaced, presence kept. */
 export const redactSecrets = (value: unknown): unknown => {
@@ -23,16 +45,53 @@ export const redactSecrets = (value: unknown): unknown => {
   return typeof value === "bigint" ? value.toString() : value
 }
 
-/** Writes through the caller's SQL transaction, so the row commits or rolls back with the change. */
+/** `payment:<id>` -> `payment`: the kind in the subject `audit.<kind>`. */
+export const resourceKind = (resource: string) => subjectToken(resource.split(":", 1)[0] ?? resource)
+
+const Inserted = Schema.Struct({ id: Schema.String, created_at: Schema.DateFromSelf })
+const decodeInserted = decodeRow(Inserted)
+
+/**
+ * Writes through the caller's SQL transaction, so the row commits or rolls back with the change; the same row is
+ * enqueued on the outbox as `audit.<resource kind>` (published after commit by the OutboxRelay).
+ */
 export class Audit extends Effect.Service<Audit>()("billing/Audit", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const outbox = yield* Outbox
+    const clean = (v: unknown) => (v === undefined ? null : redactSecrets(v))
     const json = (v: unknown) => (v === undefined ? null : JSON.stringify(redactSecrets(v)))
+
     const record = Effect.fn("Audit.record")(function*(entry: AuditEntry) {
-      yield* sql`INSERT INTO audit_log (actor, action, resource, before, after, request_id)
+      const [row] = yield* sql`INSERT INTO audit_log (actor, action, resource, before, after, request_id)
         VALUES (${entry.actor}, ${entry.action}, ${entry.resource}, ${json(entry.before)}::jsonb,
-                ${json(entry.after)}::jsonb, ${entry.requestId ?? null})`
+                ${json(entry.after)}::jsonb, ${entry.requestId ?? null})
+        RETURNING id::text AS id, created_at`
+      const inserted = yield* decodeInserted(row)
+      yield* outbox.enqueue(`audit.${resourceKind(entry.resource)}`, {
+        id: inserted.id,
+        actor: entry.actor,
+        action: entry.action,
+        resource: entry.resource,
+        before: clean(entry.before),
+        after: clean(entry.after),
+        request_id: entry.requestId ?? null,
+        created_at: inserted.created_at.toISOString()
+      })
     })
-    return { record } as const
-  })
+
+    /** `payment.<to>` on `payment:<id>`, before and after as statuses. */
+    const paymentTransition = (t: PaymentTransition) =>
+      record({
+        actor: t.actor ?? PaymentProcessorActor,
+        action: `payment.${t.to}`,
+        resource: `payment:${t.paymentId}`,
+        before: t.from === null ? undefined : { status: t.from },
+        after: { status: t.to, ...t.details },
+        requestId: t.requestId
+      })
+
+    return { record, paymentTransition } as const
+  }),
+  dependencies: [Outbox.Default]
 }) {}

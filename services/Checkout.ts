@@ -5,6 +5,7 @@ import { type Abi, encodeFunctionData, erc20Abi } from "viem"
 import type { CheckoutPayload, CheckoutRequest, CheckoutView, WalletTransaction } from "../src/domain/Checkout.ts"
 import { NATIVE, tokenAddress } from "../src/domain/Ids.ts"
 import type { Price } from "../src/domain/Plan.ts"
+import { Audit } from "./Audit.ts"
 import { Contracts } from "./Contracts.ts"
 import { Gateways } from "./Gateways.ts"
 import { labelled, transactionsTotal } from "./Metrics.ts"
@@ -43,6 +44,7 @@ export class Checkout extends Effect.Service<Checkout>()("billing/Checkout", {
     const rpc = yield* Rpc
     const signer = yield* QuoteSigner
     const payments = yield* Payments
+    const audit = yield* Audit
     const ttlSeconds = yield* CheckoutTtl
 
     const select = payments.findOne
@@ -128,16 +130,31 @@ export class Checkout extends Effect.Service<Checkout>()("billing/Checkout", {
 
       // A pending checkout for another wallet, network or token, or past its deadline, is superseded by this one;
       // an identical twin is not (it makes this insert lose on the one-pending index and return the twin).
-      const supersede = sql`UPDATE payment_transactions SET status = 'expired', updated_at = now()
-        WHERE user_id = ${userId} AND plan_id = ${plan.id} AND status = 'pending'
-          AND (wallet_address <> ${req.wallet_address} OR network <> ${price.network} OR token <> ${price.token}
-            OR expires_at <= now())`
-      const insert = sql`INSERT INTO payment_transactions (id, order_id, user_id, plan_id, contract_slug, network, chain_id,
-          contract_address, token, amount, wallet_address, idempotency_key, quote_signature, payload, expires_at)
-        VALUES (${randomUUID()}, ${orderId}, ${userId}, ${plan.id}, ${contract.slug}, ${price.network}, ${net.chain_id},
-          ${contract.address}, ${price.token}, ${price.amount.toString()}, ${req.wallet_address}, ${idempotencyKey ?? null},
-          ${signature}, ${JSON.stringify(payload)}::jsonb, to_timestamp(${Number(deadline)}))`
-      return yield* sql.withTransaction(Effect.zipRight(supersede, insert)).pipe(
+      // Both moves are audited with the user as actor, in the same transaction.
+      const id = randomUUID()
+      const write = Effect.gen(function*() {
+        const superseded = yield* sql<{ id: string }>`UPDATE payment_transactions SET status = 'expired', updated_at = now()
+          WHERE user_id = ${userId} AND plan_id = ${plan.id} AND status = 'pending'
+            AND (wallet_address <> ${req.wallet_address} OR network <> ${price.network} OR token <> ${price.token}
+              OR expires_at <= now())
+          RETURNING id::text AS id`
+        yield* sql`INSERT INTO payment_transactions (id, order_id, user_id, plan_id, contract_slug, network, chain_id,
+            contract_address, token, amount, wallet_address, idempotency_key, quote_signature, payload, expires_at)
+          VALUES (${id}, ${orderId}, ${userId}, ${plan.id}, ${contract.slug}, ${price.network}, ${net.chain_id},
+            ${contract.address}, ${price.token}, ${price.amount.toString()}, ${req.wallet_address}, ${idempotencyKey ?? null},
+            ${signature}, ${JSON.stringify(payload)}::jsonb, to_timestamp(${Number(deadline)}))`
+        for (const old of superseded) {
+          yield* audit.paymentTransition({ paymentId: old.id, from: "pending", to: "expired", actor: userId, details: { superseded_by: id } })
+        }
+        yield* audit.paymentTransition({
+          paymentId: id,
+          from: null,
+          to: "pending",
+          actor: userId,
+          details: { order_id: orderId, plan_slug: plan.slug, network: price.network, token: price.token, amount: price.amount }
+        })
+      })
+      return yield* sql.withTransaction(write).pipe(
         uniqueAs(() => new Raced()),
         Effect.as(Option.some(orderId)),
         Effect.catchTag("Raced", () => Effect.succeed(Option.none<string>()))
@@ -184,5 +201,13 @@ export class Checkout extends Effect.Service<Checkout>()("billing/Checkout", {
 
     return { create } as const
   }),
-  dependencies: [Payments.Default, Plans.Default, Contracts.Default, Gateways.Default, Rpc.Default, QuoteSigner.Default]
+  dependencies: [
+    Payments.Default,
+    Plans.Default,
+    Contracts.Default,
+    Gateways.Default,
+    Rpc.Default,
+    QuoteSigner.Default,
+    Audit.Default
+  ]
 }) {}

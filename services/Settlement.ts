@@ -3,9 +3,11 @@ import { Effect, Schema } from "effect"
 import { canTransition, type FailureReason, PaymentStatus } from "../src/domain/Payment.ts"
 import type { Verdict } from "../src/domain/PaymentCheck.ts"
 import { Interval } from "../src/domain/Plan.ts"
+import { Audit } from "./Audit.ts"
 import { assetOf, Ledger, paymentLedgerId, type Posting, reversalLedgerId } from "./Ledger.ts"
 import { Notifications } from "./Notifications.ts"
-import { decodeRow, transactional } from "./Rows.ts"
+import { PlanEvents } from "./PlanEvents.ts"
+import { decodeRow, decodeRows, transactional } from "./Rows.ts"
 import { Subscriptions } from "./Subscriptions.ts"
 
 /** One Minted log, read from the canonical chain and deep enough. */
@@ -24,16 +26,21 @@ export type SettleOutcome = "confirmed" | "failed" | "credited" | "duplicate"
 
 const Locked = Schema.Struct({
   id: Schema.String,
+  order_id: Schema.String,
   user_id: Schema.String,
   plan_id: Schema.NumberFromString,
+  plan_slug: Schema.String,
   interval: Interval,
   network: Schema.String,
+  token: Schema.String,
   amount: Schema.BigInt,
   status: PaymentStatus,
   tx_hash: Schema.NullOr(Schema.String),
   log_index: Schema.NullOr(Schema.Number)
 })
 const decodeLocked = decodeRow(Locked)
+type Locked = typeof Locked.Type
+const decodeIds = decodeRows(Schema.Struct({ id: Schema.String }))
 
 /** Statuses in which `settleMint` has already posted the payment's transfer. */
 const posted: ReadonlyArray<PaymentStatus> = ["confirmed", "failed", "reversed", "refunded"]
@@ -41,7 +48,8 @@ const posted: ReadonlyArray<PaymentStatus> = ["confirmed", "failed", "reversed",
 /**
  * The effects of a chain event, each in ONE SQL transaction with its dedupe key: a redelivered event finds
  * the key and changes nothing. Money that moved is always posted, even when the payment cannot be confirmed
- * (it is then held as customer credit for finance_ops to refund or apply).
+ * (it is then held as customer credit for finance_ops to refund or apply). Every payment transition writes its
+ * audit row, and the `billing.plan.changed.v1` event and notifications it causes, in that same transaction.
  */
 export class Settlement extends Effect.Service<Settlement>()("billing/Settlement", {
   effect: Effect.gen(function*() {
@@ -49,6 +57,8 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
     const ledger = yield* Ledger
     const subscriptions = yield* Subscriptions
     const notifications = yield* Notifications
+    const planEvents = yield* PlanEvents
+    const audit = yield* Audit
 
     const claim = (dedupeKey: string, source: string, paymentId: string) =>
       Effect.map(
@@ -60,11 +70,78 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
       sql`UPDATE processed_events SET outcome = ${outcome} WHERE dedupe_key = ${dedupeKey}`
 
     const lock = (paymentId: string) =>
-      sql`SELECT t.id::text AS id, t.user_id, t.plan_id::text AS plan_id, p.interval, t.network, t.amount::text AS amount, t.status,
-          t.tx_hash, t.log_index
+      sql`SELECT t.id::text AS id, t.order_id, t.user_id, t.plan_id::text AS plan_id, p.slug AS plan_slug, p.interval,
+          t.network, t.token, t.amount::text AS amount, t.status, t.tx_hash, t.log_index
         FROM payment_transactions t JOIN plans p ON p.id = t.plan_id WHERE t.id = ${paymentId} FOR UPDATE OF t`.pipe(
         Effect.flatMap((rows) => decodeLocked(rows[0]))
       )
+
+    const currentSubscription = (userId: string) =>
+      sql`SELECT id::text AS id FROM subscriptions WHERE user_id = ${userId} AND status IN ('active', 'past_due')`.pipe(
+        Effect.flatMap(decodeIds),
+        Effect.map((rows) => rows[0]?.id ?? null)
+      )
+
+    /** Confirmed: subscription renewed or activated, its event, the payer and finance_ops told (of what was received). */
+    const confirmed = (payment: Locked, txHash: string, paid: bigint) =>
+      Effect.gen(function*() {
+        yield* audit.paymentTransition({ paymentId: payment.id, from: payment.status, to: "confirmed", details: { tx_hash: txHash } })
+        const applied = yield* subscriptions.applyPayment({
+          userId: payment.user_id,
+          planId: payment.plan_id,
+          interval: payment.interval,
+          paymentId: payment.id
+        })
+        const event = yield* planEvents.emit({
+          reason: applied.reason,
+          userId: payment.user_id,
+          subscriptionId: applied.subscriptionId,
+          paymentId: payment.id,
+          // a renewal keeps the plan: no previous plan to announce
+          previousPlanId: applied.previousPlanId === payment.plan_id ? null : applied.previousPlanId
+        })
+        const details = {
+          transaction_id: payment.id,
+          order_id: payment.order_id,
+          user_id: payment.user_id,
+          plan_slug: payment.plan_slug,
+          network: payment.network,
+          token: payment.token,
+          amount: paid,
+          price: payment.amount,
+          tx_hash: txHash
+        }
+        const periodEnd = event.subscription?.current_period_end
+        if (periodEnd === undefined) return yield* Effect.dieMessage(`payment ${payment.id} confirmed without a subscription`)
+        yield* notifications.notify(payment.user_id, "payment.confirmed", { ...details, current_period_end: periodEnd })
+        yield* notifications.notifyFinanceOps("payment.confirmed", details)
+      })
+
+    /** Failed with a reason: audit, `payment_failed` (the current subscription, if any, unchanged), the payer told. */
+    const failed = (payment: Locked, reason: FailureReason, txHash: string) =>
+      Effect.gen(function*() {
+        yield* audit.paymentTransition({
+          paymentId: payment.id,
+          from: payment.status,
+          to: "failed",
+          details: { failure_reason: reason, tx_hash: txHash }
+        })
+        yield* planEvents.emit({
+          reason: "payment_failed",
+          userId: payment.user_id,
+          subscriptionId: yield* currentSubscription(payment.user_id),
+          paymentId: payment.id,
+          previousPlanId: null
+        })
+        yield* notifications.notify(payment.user_id, "payment.failed", {
+          transaction_id: payment.id,
+          order_id: payment.order_id,
+          plan_slug: payment.plan_slug,
+          network: payment.network,
+          failure_reason: reason,
+          tx_hash: txHash
+        })
+      })
 
     const settleMint = Effect.fn("Settlement.settleMint")(function*(args: {
       readonly dedupeKey: string
@@ -97,10 +174,11 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
           { account: `revenue:${log.network}`, asset, amount: -(log.amount - verdict.excess) },
           { account: `customer_credit:${payment.user_id}`, asset, amount: -verdict.excess }
         ]
-        yield* subscriptions.applyPayment({ userId: payment.user_id, planId: payment.plan_id, interval: payment.interval, paymentId: payment.id })
+        yield* confirmed(payment, log.txHash, log.amount)
         outcome = "confirmed"
       } else if (verdict._tag === "Mismatch" && canTransition(payment.status, "failed")) {
         yield* sql`UPDATE payment_transactions SET status = 'failed', failure_reason = ${verdict.reason}, ${onChain} WHERE id = ${payment.id}`
+        yield* failed(payment, verdict.reason, log.txHash)
         postings = [received, credit]
         outcome = "failed"
       } else {
@@ -126,6 +204,7 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
       if (applied) {
         yield* sql`UPDATE payment_transactions SET status = 'failed', failure_reason = ${args.reason},
           tx_hash = coalesce(tx_hash, ${args.txHash}), updated_at = now() WHERE id = ${payment.id}`
+        yield* failed(payment, args.reason, payment.tx_hash ?? args.txHash)
       }
       yield* finish(args.dedupeKey, applied ? `failed:${args.reason}` : "ignored")
       return applied ? "failed" as const : "ignored" as const
@@ -133,9 +212,12 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
 
     /** On chain but not deep enough yet. */
     const markSeen = Effect.fn("Settlement.markSeen")(function*(paymentId: string, log: Omit<SettledLog, "network" | "chainId" | "token" | "amount">) {
-      yield* sql`UPDATE payment_transactions SET status = 'seen', seen_at = coalesce(seen_at, now()), tx_hash = ${log.txHash},
+      const moved = yield* sql`UPDATE payment_transactions SET status = 'seen', seen_at = coalesce(seen_at, now()), tx_hash = ${log.txHash},
           log_index = ${log.logIndex}, block_number = ${log.blockNumber.toString()}, block_hash = ${log.blockHash}, updated_at = now()
-        WHERE id = ${paymentId} AND status = 'pending'`
+        WHERE id = ${paymentId} AND status = 'pending' RETURNING id`
+      if (moved.length > 0) {
+        yield* audit.paymentTransition({ paymentId, from: "pending", to: "seen", details: { tx_hash: log.txHash, block_number: log.blockNumber } })
+      }
     }, transactional(sql))
 
     /** A burned pass ends its subscription at the period end. */
@@ -151,6 +233,9 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
       const rows = yield* sql`UPDATE payment_transactions SET status = 'pending', tx_hash = NULL, log_index = NULL,
           block_number = NULL, block_hash = NULL, updated_at = now()
         WHERE id = ${paymentId} AND status = 'seen' AND tx_hash = ${txHash} RETURNING id`
+      if (rows.length > 0) {
+        yield* audit.paymentTransition({ paymentId, from: "seen", to: "pending", details: { dropped_tx_hash: txHash } })
+      }
       return rows.length > 0
     }, transactional(sql))
 
@@ -180,7 +265,17 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
         kind: "reversal",
         postings: original.map((p) => ({ ...p, amount: -p.amount }))
       })
+      yield* audit.paymentTransition({ paymentId: payment.id, from: payment.status, to: "reversed", details: { tx_hash: args.txHash } })
       yield* subscriptions.revokePayment(payment.id, payment.interval)
+      const [paid] = yield* sql`SELECT id::text AS id FROM subscriptions WHERE last_payment_id = ${payment.id}
+        ORDER BY updated_at DESC LIMIT 1`.pipe(Effect.flatMap(decodeIds))
+      yield* planEvents.emit({
+        reason: "reversed",
+        userId: payment.user_id,
+        subscriptionId: paid?.id ?? null,
+        paymentId: payment.id,
+        previousPlanId: null
+      })
       const details = { transaction_id: payment.id, user_id: payment.user_id, tx_hash: args.txHash, network: payment.network }
       yield* notifications.notify(payment.user_id, "payment.reversed", details)
       yield* notifications.notifyFinanceOps("payment.reversed", details)
@@ -190,5 +285,5 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
 
     return { settleMint, failWithoutTransfer, markSeen, burn, unsee, reverse } as const
   }),
-  dependencies: [Ledger.Default, Subscriptions.Default, Notifications.Default]
+  dependencies: [Ledger.Default, Subscriptions.Default, Notifications.Default, PlanEvents.Default, Audit.Default]
 }) {}

@@ -79,6 +79,11 @@ export interface Options<A, I, R> {
   readonly restartMaxDelay?: Duration.DurationInput
   /** Default `subjects.dlq(durable)`. */
   readonly deadLetterSubject?: string
+  /**
+   * Runs after a dead letter was published, before the message is termed (e.g. notifying finance_ops).
+   * If it fails (a defect) the message is not termed but retried later, and dead-lettered (deduplicated) again.
+   */
+  readonly onDeadLetter?: (meta: MessageMeta, reason: string) => Effect.Effect<void, never, R>
 }
 
 const messagesTotal = Metric.counter("billing_consumer_messages_total", {
@@ -172,11 +177,15 @@ export const run = <A, I, R>(
         [DeadLetterHeaders.deliveryCount]: String(meta.deliveryCount),
         ...(meta.msgId === undefined ? {} : { [DeadLetterHeaders.sourceMsgId]: meta.msgId })
       }
+      const { onDeadLetter } = options
+      const hook = onDeadLetter === undefined ? Effect.void : Effect.suspend(() => onDeadLetter(meta, reason))
       return nats.publish(deadLetterSubject, msg.data, { msgId: `${durable}:${meta.seq}`, headers }).pipe(
+        Effect.zipLeft(Effect.logError(`dead-lettered: ${reason}`)),
+        Effect.zipRight(hook),
         Effect.matchCauseEffect({
-          onSuccess: () => Effect.logError(`dead-lettered: ${reason}`).pipe(Effect.zipRight(reply("term", () => msg.term()))),
+          onSuccess: () => reply("term", () => msg.term()),
           onFailure: (cause) =>
-            Effect.logError("could not publish the dead letter; retrying the message later", cause).pipe(
+            Effect.logError("could not publish or report the dead letter; retrying the message later", cause).pipe(
               Effect.zipRight(reply("nak", () => msg.nak(Duration.toMillis(policy.maxDelay))))
             )
         })

@@ -5,9 +5,11 @@ import { decodePassEvent } from "../src/contracts/PassEvents.ts"
 import { type Contract, Contracts } from "../services/Contracts.ts"
 import { labelled, transactionsNetworkFailedTotal, transactionsTotal, webhookToConfirmationSeconds } from "../services/Metrics.ts"
 import { Nats } from "../services/Nats.ts"
+import { Notifications } from "../services/Notifications.ts"
 import { type PaymentRow, Payments } from "../services/Payments.ts"
 import { Rpc } from "../services/Rpc.ts"
 import type { RpcError, UnknownNetwork } from "../services/RpcError.ts"
+import { transactional } from "../services/Rows.ts"
 import { Settlement } from "../services/Settlement.ts"
 import { ChainEvent, QueuedWebhook } from "../src/domain/Events.ts"
 import { tokenFromAddress } from "../src/domain/Ids.ts"
@@ -97,13 +99,19 @@ export const makeHandler = Effect.gen(function*() {
       const p = payment.value
       if (p.status === "seen") yield* settlement.unsee(p.id, hint.txHash)
       if (p.status === "confirmed") {
-        // Reversal is final: it needs positive evidence that the recorded block was replaced at its height, not
-        // just a missing receipt (an endpoint lagging behind the head answers that too).
-        const replaced = p.block_number !== null && p.block_hash !== null && (yield* rpc.block(hint.contract.network, p.block_number).pipe(
+        // Reversal is final: it needs positive evidence that the recorded block was replaced at its height by a
+        // block that is itself final, not just a missing receipt (a lagging endpoint, or a reorg still in progress
+        // that may yet include the transaction again, answers that too).
+        const net = yield* rpc.networkConfig(hint.contract.network)
+        const head = yield* rpc.blockNumber(hint.contract.network)
+        const settled = p.block_number !== null && head - p.block_number + 1n >= BigInt(net.confirmations)
+        const replaced = settled && p.block_hash !== null && (yield* rpc.block(hint.contract.network, p.block_number!).pipe(
           Effect.map((b) => b.hash !== p.block_hash),
           Effect.catchTag("RpcError", () => Effect.succeed(false))
         ))
-        if (!replaced) return yield* HandlerFailure.retryable(`reorg of ${hint.txHash} not yet visible at block ${p.block_number}`)
+        if (!replaced) return yield* HandlerFailure.retryable(`reorg of ${hint.txHash} not yet final at block ${p.block_number}`)
+        const again = yield* rpc.receipt(hint.contract.network, hint.txHash)
+        if (Option.isSome(again)) return Outcome.Done()
         const outcome = yield* settlement.reverse({
           source: hint.source,
           paymentId: p.id,
@@ -245,12 +253,27 @@ export const makeHandler = Effect.gen(function*() {
   return { onWebhook, onChain, recheck } as const
 })
 
-/** Durable consumers of the webhooks and chain streams, supervised fibers for the life of the layer. */
+/**
+ * Durable consumers of the webhooks and chain streams, supervised fibers for the life of the layer.
+ * A dead letter is reported to finance_ops (a notification in its own SQL transaction).
+ */
 export const PaymentProcessorLive = Layer.scopedDiscard(Effect.gen(function*() {
   const nats = yield* Nats
   const handler = yield* makeHandler
   const config = yield* ProcessorConfig
+  const sql = yield* SqlClient.SqlClient
+  const notifications = yield* Notifications
   const policy = { maxDeliveries: config.maxDeliveries, baseDelay: config.baseDelay, maxDelay: config.maxDelay }
+  const onDeadLetter = (consumer: string) => (meta: Consumer.MessageMeta, reason: string) =>
+    notifications.notifyFinanceOps("dead_letter", {
+      consumer,
+      stream: meta.stream,
+      subject: meta.subject,
+      seq: meta.seq,
+      delivery_count: meta.deliveryCount,
+      msg_id: meta.msgId ?? null,
+      reason
+    }).pipe(transactional(sql))
   yield* Consumer.run({
     name: "payment-processor-webhooks",
     stream: nats.subjects.streams.webhooks,
@@ -258,6 +281,7 @@ export const PaymentProcessorLive = Layer.scopedDiscard(Effect.gen(function*() {
     filterSubject: nats.subjects.streamSubjects.webhooks,
     schema: QueuedWebhook,
     handle: handler.onWebhook,
+    onDeadLetter: onDeadLetter("payment-processor-webhooks"),
     ackWait: config.ackWait,
     policy
   })
@@ -268,7 +292,8 @@ export const PaymentProcessorLive = Layer.scopedDiscard(Effect.gen(function*() {
     filterSubject: nats.subjects.streamSubjects.chain,
     schema: ChainEvent,
     handle: handler.onChain,
+    onDeadLetter: onDeadLetter("payment-processor-chain"),
     ackWait: config.ackWait,
     policy
   })
-})).pipe(Layer.provide([Settlement.Default, Payments.Default, Contracts.Default]))
+})).pipe(Layer.provide([Settlement.Default, Payments.Default, Contracts.Default, Notifications.Default]))

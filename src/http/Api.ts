@@ -1,6 +1,7 @@
 import { HttpApi, OpenApi } from "@effect/platform"
 import { BadRequest, Internal, NotFound } from "../domain/Errors.ts"
 import { AdminContractsApi, AdminGatewaysApi, AdminPlansApi } from "./Admin/Api.ts"
+import { AdminAuditApi } from "./Audit/Api.ts"
 import { CheckoutApi } from "./Checkout/Api.ts"
 import { MeApi } from "./Me/Api.ts"
 import { OverviewApi } from "./Overview/Api.ts"
@@ -15,6 +16,7 @@ export class Api extends HttpApi.make("evm-billing")
   .add(AdminContractsApi)
   .add(AdminPlansApi)
   .add(AdminGatewaysApi)
+  .add(AdminAuditApi)
   .add(OverviewApi)
   .addError(BadRequest)
   .addError(NotFound)

@@ -40,7 +40,7 @@ describe("evm-billing CLI", () => {
       const { url } = yield* freshDatabaseUrl
       const first = run(["migrate"], { DATABASE_URL: url })
       assert.strictEqual(first.status, 0, first.stderr)
-      assert.include(first.stdout, "applied 6 migration(s)")
+      assert.include(first.stdout, "applied 7 migration(s)")
       const second = run(["migrate"], { DATABASE_URL: url })
       assert.include(second.stdout, "database is up to date")
     }))

@@ -244,7 +244,8 @@ layer(appHarness({ env }), { timeout: 120_000, excludeTestServices: true })("the
       assert.strictEqual(yield* countWhere("ledger_transactions", checkout.transaction_id), 1)
       assert.strictEqual((yield* postingsOf(checkout.transaction_id)).length, 2)
       assert.strictEqual((yield* unbalancedLedgerTransactions).length, 0)
-      const reversals = yield* sql`SELECT 1 FROM notifications WHERE payload->>'transaction_id' = ${checkout.transaction_id}`
+      const reversals = yield* sql`SELECT 1 FROM notifications WHERE kind = 'payment.reversed'
+        AND payload->>'transaction_id' = ${checkout.transaction_id}`
       assert.strictEqual(reversals.length, 0)
     }))
 })

@@ -13,11 +13,11 @@ describe("migrations", () => {
       const run = runMigrations().pipe(Effect.provide(Layer.merge(pgLayer(url), NodeContext.layer)))
       const [a, b] = yield* Effect.all([run, run], { concurrency: 2 })
       const applied = [...a, ...b].map(([id]) => id).sort()
-      assert.deepStrictEqual(applied, [1, 2, 3, 4, 5, 6])
+      assert.deepStrictEqual(applied, [1, 2, 3, 4, 5, 6, 7])
       assert.strictEqual((yield* run).length, 0)
       const rows = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
         sql<{ n: string }>`SELECT count(*)::text AS n FROM billing_migrations`).pipe(Effect.provide(pgLayer(url)))
-      assert.strictEqual(rows[0]?.n, "6")
+      assert.strictEqual(rows[0]?.n, "7")
     }))
 
   it.layer(TestDatabase)((it) => {

@@ -2,16 +2,22 @@ import { HttpApiBuilder } from "@effect/platform"
 import { Effect, Layer } from "effect"
 import { CryptoConfig } from "../../../services/CryptoConfig.ts"
 import { Nats } from "../../../services/Nats.ts"
+import { Overview } from "../../../services/Overview.ts"
 import { Rpc } from "../../../services/Rpc.ts"
+import { UserBundle } from "../../../services/UserBundle.ts"
 import { BadRequest } from "../../domain/Errors.ts"
 import { currentActor } from "../Admin/Http.ts"
 import { Api } from "../Api.ts"
+
+const badCursor = { BadCursor: () => Effect.fail(new BadRequest({ error: "invalid_cursor", message: "cursor is not valid" })) }
 
 export const OverviewLive = HttpApiBuilder.group(Api, "overview", (handlers) =>
   Effect.gen(function*() {
     const config = yield* CryptoConfig
     const nats = yield* Nats
     const rpc = yield* Rpc
+    const overview = yield* Overview
+    const bundle = yield* UserBundle
     return handlers
       .handle("cryptoConfig", () => config.view)
       .handle("updateCryptoConfig", ({ payload }) =>
@@ -26,4 +32,17 @@ export const OverviewLive = HttpApiBuilder.group(Api, "overview", (handlers) =>
         }).pipe(
           Effect.catchTags({ CryptoConfigInvalid: (e) => Effect.fail(new BadRequest({ error: "invalid_request", message: e.message })) })
         ))
-  })).pipe(Layer.provide(CryptoConfig.Default))
+      .handle("dashboard", () => overview.dashboard())
+      .handle("networks", () =>
+        Effect.flatMap(overview.networks(), (networks) =>
+          Effect.forEach(networks, (n) =>
+            rpc.health(n.network).pipe(
+              // Not loaded on this instance (yet): no health to show.
+              Effect.catchTag("UnknownNetwork", () => Effect.succeed([])),
+              Effect.map((health) => ({ ...n, rpc_health: health.map((h) => ({ index: h.index, healthy: h.healthy, benched: h.benched })) }))
+            ))).pipe(Effect.map((networks) => ({ networks }))))
+      .handle("payouts", ({ urlParams }) => overview.payouts(urlParams).pipe(Effect.catchTags(badCursor)))
+      .handle("userHistory", ({ path, urlParams }) =>
+        bundle.history(path.user_id, urlParams.cursor, urlParams.limit).pipe(Effect.catchTags(badCursor)))
+      .handle("userSummary", ({ path }) => bundle.summary(path.user_id))
+  })).pipe(Layer.provide([CryptoConfig.Default, Overview.Default, UserBundle.Default]))

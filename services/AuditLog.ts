@@ -1,0 +1,54 @@
+import { SqlClient } from "@effect/sql"
+import { Data, Effect, Schema } from "effect"
+import type { AuditPage, AuditParams } from "../src/domain/AuditLog.ts"
+import { decodeRows } from "./Rows.ts"
+
+export class BadCursor extends Data.TaggedError("BadCursor") {}
+
+const Row = Schema.Struct({
+  id: Schema.String,
+  actor: Schema.String,
+  action: Schema.String,
+  resource: Schema.String,
+  before: Schema.Unknown,
+  after: Schema.Unknown,
+  request_id: Schema.NullOr(Schema.String),
+  created_at: Schema.DateFromSelf
+})
+const decode = decodeRows(Row)
+
+/** The row id (bigserial, newest = largest), opaque to clients. */
+const Cursor = Schema.Struct({ before: Schema.String.pipe(Schema.pattern(/^[1-9][0-9]{0,18}$/)) })
+const encodeCursor = (id: string) => Buffer.from(JSON.stringify({ before: id })).toString("base64url")
+const decodeCursor = (raw: string) =>
+  Schema.decodeUnknown(Schema.parseJson(Cursor))(Buffer.from(raw, "base64url").toString("utf8")).pipe(
+    Effect.mapError(() => new BadCursor())
+  )
+
+/** Reads of the audit trail (Audit writes it). */
+export class AuditLog extends Effect.Service<AuditLog>()("billing/AuditLog", {
+  effect: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+
+    const list = Effect.fn("AuditLog.list")(function*(params: AuditParams) {
+      const limit = params.limit ?? 50
+      const after = params.cursor === undefined ? undefined : yield* decodeCursor(params.cursor)
+      const where = sql.and([
+        ...(params.resource === undefined ? [] : [sql`resource = ${params.resource}`]),
+        ...(params.actor === undefined ? [] : [sql`actor = ${params.actor}`]),
+        ...(params.action === undefined ? [] : [sql`action = ${params.action}`]),
+        ...(after === undefined ? [] : [sql`id < ${after.before}::bigint`])
+      ])
+      const rows = yield* sql`SELECT id::text AS id, actor, action, resource, before, after, request_id, created_at
+        FROM audit_log WHERE ${where} ORDER BY id DESC LIMIT ${limit + 1}`.pipe(Effect.orDie, Effect.flatMap(decode))
+      const page = rows.slice(0, limit)
+      const last = page[page.length - 1]
+      return {
+        items: page.map((r) => ({ ...r, created_at: r.created_at.toISOString() })),
+        next_cursor: rows.length > limit && last !== undefined ? encodeCursor(last.id) : null
+      } satisfies AuditPage
+    })
+
+    return { list } as const
+  })
+}) {}

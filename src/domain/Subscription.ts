@@ -1,0 +1,20 @@
+import { Schema } from "effect"
+import { Slug } from "./Ids.ts"
+
+/** `active` and `past_due` are current (at most one per user); `canceled` and `expired` are final. */
+export const SubscriptionStatus = Schema.Literal("active", "past_due", "canceled", "expired")
+export type SubscriptionStatus = typeof SubscriptionStatus.Type
+
+export const SubscriptionView = Schema.Struct({
+  plan_slug: Schema.String,
+  status: SubscriptionStatus,
+  current_period_start: Schema.String,
+  current_period_end: Schema.String,
+  cancel_at_period_end: Schema.Boolean,
+  /** The plan the subscription moves to at the period end (a scheduled upgrade or downgrade), if any. */
+  next_plan_slug: Schema.NullOr(Schema.String)
+})
+export type SubscriptionView = typeof SubscriptionView.Type
+
+export const PlanChangeRequest = Schema.Struct({ plan_slug: Slug })
+export type PlanChangeRequest = typeof PlanChangeRequest.Type
