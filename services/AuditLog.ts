@@ -1,9 +1,9 @@
 import { SqlClient } from "@effect/sql"
-import { Data, Effect, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import type { AuditPage, AuditParams } from "../src/domain/AuditLog.ts"
+import { cursorCodec } from "./Cursor.ts"
 import { decodeRows } from "./Rows.ts"
 
-export class BadCursor extends Data.TaggedError("BadCursor") {}
 
 const Row = Schema.Struct({
   id: Schema.String,
@@ -18,12 +18,7 @@ const Row = Schema.Struct({
 const decode = decodeRows(Row)
 
 /** The row id (bigserial, newest = largest), opaque to clients. */
-const Cursor = Schema.Struct({ before: Schema.String.pipe(Schema.pattern(/^[1-9][0-9]{0,18}$/)) })
-const encodeCursor = (id: string) => Buffer.from(JSON.stringify({ before: id })).toString("base64url")
-const decodeCursor = (raw: string) =>
-  Schema.decodeUnknown(Schema.parseJson(Cursor))(Buffer.from(raw, "base64url").toString("utf8")).pipe(
-    Effect.mapError(() => new BadCursor())
-  )
+const AuditCursor = cursorCodec(Schema.Struct({ before: Schema.String.pipe(Schema.pattern(/^[1-9][0-9]{0,18}$/)) }))
 
 /** Reads of the audit trail (Audit writes it). */
 export class AuditLog extends Effect.Service<AuditLog>()("billing/AuditLog", {
@@ -32,7 +27,7 @@ export class AuditLog extends Effect.Service<AuditLog>()("billing/AuditLog", {
 
     const list = Effect.fn("AuditLog.list")(function*(params: AuditParams) {
       const limit = params.limit ?? 50
-      const after = params.cursor === undefined ? undefined : yield* decodeCursor(params.cursor)
+      const after = params.cursor === undefined ? undefined : yield* AuditCursor.decode(params.cursor)
       const where = sql.and([
         ...(params.resource === undefined ? [] : [sql`resource = ${params.resource}`]),
         ...(params.actor === undefined ? [] : [sql`actor = ${params.actor}`]),
@@ -45,7 +40,7 @@ export class AuditLog extends Effect.Service<AuditLog>()("billing/AuditLog", {
       const last = page[page.length - 1]
       return {
         items: page.map((r) => ({ ...r, created_at: r.created_at.toISOString() })),
-        next_cursor: rows.length > limit && last !== undefined ? encodeCursor(last.id) : null
+        next_cursor: rows.length > limit && last !== undefined ? AuditCursor.encode({ before: last.id }) : null
       } satisfies AuditPage
     })
 

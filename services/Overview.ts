@@ -1,11 +1,11 @@
 import { SqlClient } from "@effect/sql"
-import { Clock, Data, Effect, Schema } from "effect"
+import { Clock, Effect, Schema } from "effect"
 import type { Dashboard, NetworkOverview, PayoutsPage, PayoutsParams, StatusCounts } from "../src/domain/Overview.ts"
 import { PaymentStatus } from "../src/domain/Payment.ts"
 import { PAYMENT_COLUMNS, PaymentRow, toHistoryItem } from "./Payments.ts"
+import { PaymentCursor } from "./Cursor.ts"
 import { decodeRows } from "./Rows.ts"
 
-export class BadCursor extends Data.TaggedError("BadCursor") {}
 
 const WINDOW_DAYS = 30
 const DAY_MS = 86_400_000
@@ -47,18 +47,6 @@ const TimeRow = Schema.Struct({
 })
 const VolumeRow = Schema.Struct({ ...Asset, payments: Schema.Number, amount: Schema.BigInt })
 const NetworkRow = Schema.Struct({ network: Schema.String, chain_id: Schema.NumberFromString, confirmations: Schema.Number, rpc_endpoints: Schema.Number })
-const PayoutRow = Schema.Struct({ ...PaymentRow.fields, cursor_at: Schema.String })
-
-/** Keyset position (created_at with microseconds as PostgreSQL wrote it, id); opaque to clients. */
-const Cursor = Schema.Struct({ at: Schema.String.pipe(Schema.pattern(/^\d{4}-\d{2}-\d{2}T[\d:.]+Z$/)), id: Schema.UUID })
-const encodeCursor = (c: typeof Cursor.Type) => Buffer.from(JSON.stringify(c)).toString("base64url")
-const decodeCursor = (raw: string) =>
-  Schema.decodeUnknown(Schema.parseJson(Cursor))(Buffer.from(raw, "base64url").toString("utf8")).pipe(
-    Effect.mapError(() => new BadCursor())
-  )
-
-const PAYOUT_COLUMNS = `${PAYMENT_COLUMNS},
-  to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at`
 
 /** finance_ops' read-only figures over payments, subscriptions and the ledger. */
 export class Overview extends Effect.Service<Overview>()("billing/Overview", {
@@ -192,7 +180,7 @@ export class Overview extends Effect.Service<Overview>()("billing/Overview", {
     /** Transactions newest first, filtered; keyset paging on (created_at, id) at microsecond precision. */
     const payouts = Effect.fn("Overview.payouts")(function*(params: PayoutsParams) {
       const limit = params.limit ?? 50
-      const after = params.cursor === undefined ? undefined : yield* decodeCursor(params.cursor)
+      const after = params.cursor === undefined ? undefined : yield* PaymentCursor.decode(params.cursor)
       const where = sql.and([
         ...(params.status === undefined ? [] : [sql`t.status = ${params.status}`]),
         ...(params.network === undefined ? [] : [sql`t.network = ${params.network}`]),
@@ -202,14 +190,14 @@ export class Overview extends Effect.Service<Overview>()("billing/Overview", {
         ...(params.to === undefined ? [] : [sql`t.created_at < ${params.to.toISOString()}::timestamptz`]),
         ...(after === undefined ? [] : [sql`(t.created_at, t.id) < (${after.at}::timestamptz, ${after.id}::uuid)`])
       ])
-      const found = yield* rows(PayoutRow)(sql`SELECT ${sql.literal(PAYOUT_COLUMNS)}
+      const found = yield* rows(PaymentRow)(sql`SELECT ${sql.literal(PAYMENT_COLUMNS)}
         FROM payment_transactions t JOIN plans p ON p.id = t.plan_id
         WHERE ${where} ORDER BY t.created_at DESC, t.id DESC LIMIT ${limit + 1}`)
       const page = found.slice(0, limit)
       const last = page[page.length - 1]
       return {
         items: page.map((p) => ({ ...toHistoryItem(p), user_id: p.user_id, contract_slug: p.contract_slug })),
-        next_cursor: found.length > limit && last !== undefined ? encodeCursor({ at: last.cursor_at, id: last.id }) : null
+        next_cursor: found.length > limit && last !== undefined ? PaymentCursor.encode({ at: last.cursor_at, id: last.id }) : null
       } satisfies PayoutsPage
     })
 

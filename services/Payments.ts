@@ -31,7 +31,9 @@ export const PaymentRow = Schema.Struct({
   payload: CheckoutPayload,
   expires_at: Schema.DateFromSelf,
   created_at: Schema.DateFromSelf,
-  confirmed_at: Schema.NullOr(Schema.DateFromSelf)
+  confirmed_at: Schema.NullOr(Schema.DateFromSelf),
+  /** created_at as PostgreSQL wrote it (microseconds), for keyset cursors. */
+  cursor_at: Schema.String
 })
 export type PaymentRow = typeof PaymentRow.Type
 
@@ -40,7 +42,7 @@ export const PAYMENT_COLUMNS = `t.id::text AS id, t.order_id, t.user_id, t.plan_
   t.contract_slug, t.network, t.chain_id::text AS chain_id, t.contract_address, t.token, t.amount::text AS amount,
   t.paid_amount::text AS paid_amount, t.wallet_address, t.status, t.failure_reason, t.idempotency_key, t.tx_hash,
   t.log_index, t.block_number::text AS block_number, t.block_hash, t.quote_signature, t.payload, t.expires_at, t.created_at,
-  t.confirmed_at`
+  t.confirmed_at, to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at`
 
 export const toCheckoutView = (p: PaymentRow): CheckoutView => ({
   transaction_id: p.id,

@@ -1,17 +1,10 @@
 import { SqlClient } from "@effect/sql"
-import { Data, Effect, Option, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
+import { PaymentCursor } from "./Cursor.ts"
 import { decodeRows } from "./Rows.ts"
 import { PAYMENT_COLUMNS, PaymentRow, toHistoryItem } from "./Payments.ts"
 import { Subscriptions } from "./Subscriptions.ts"
 
-export class BadCursor extends Data.TaggedError("BadCursor") {}
-
-const Cursor = Schema.Struct({ created_at: Schema.String, id: Schema.UUID })
-const encodeCursor = (c: typeof Cursor.Type) => Buffer.from(JSON.stringify(c)).toString("base64url")
-const decodeCursor = (raw: string) =>
-  Schema.decodeUnknown(Schema.parseJson(Cursor))(Buffer.from(raw, "base64url").toString("utf8")).pipe(
-    Effect.mapError(() => new BadCursor())
-  )
 
 const DebtRow = Schema.Struct({
   plan_slug: Schema.String,
@@ -31,17 +24,17 @@ export class UserBundle extends Effect.Service<UserBundle>()("billing/UserBundle
     const subscriptions = yield* Subscriptions
 
     const history = Effect.fn("UserBundle.history")(function*(userId: string, cursor: string | undefined, limit = 20) {
-      const after = cursor === undefined ? undefined : yield* decodeCursor(cursor)
+      const after = cursor === undefined ? undefined : yield* PaymentCursor.decode(cursor)
       const rows = yield* sql`SELECT ${sql.literal(PAYMENT_COLUMNS)} FROM payment_transactions t JOIN plans p ON p.id = t.plan_id
         WHERE t.user_id = ${userId}
-        ${after ? sql`AND (t.created_at, t.id) < (${after.created_at}::timestamptz, ${after.id}::uuid)` : sql``}
+        ${after ? sql`AND (t.created_at, t.id) < (${after.at}::timestamptz, ${after.id}::uuid)` : sql``}
         ORDER BY t.created_at DESC, t.id DESC LIMIT ${limit + 1}`.pipe(Effect.orDie, Effect.flatMap(decodePayments))
       const page = rows.slice(0, limit)
       const last = page[page.length - 1]
       return {
         items: page.map(toHistoryItem),
         next_cursor: rows.length > limit && last
-          ? encodeCursor({ created_at: last.created_at.toISOString(), id: last.id })
+          ? PaymentCursor.encode({ at: last.cursor_at, id: last.id })
           : null
       }
     })

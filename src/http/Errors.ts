@@ -16,3 +16,6 @@ export const PlanExists = (e: { readonly slug: string }) =>
 export const GatewayExists = (e: { readonly slug: string }) =>
   Effect.fail(new Conflict({ error: "gateway_exists", message: `gateway ${e.slug} already exists` }))
 export const PlanInvalid = (e: { readonly message: string }) => Effect.fail(new BadRequest({ error: "invalid_plan", message: e.message }))
+
+/** A cursor that does not decode is the client's mistake. */
+export const BadCursor = () => Effect.fail(new BadRequest({ error: "invalid_cursor", message: "cursor is not valid" }))

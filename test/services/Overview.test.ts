@@ -6,6 +6,7 @@ import { SqlClient } from "@effect/sql"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Exit, Layer, TestClock } from "effect"
 import { divRound, Overview, ratio4 } from "../../services/Overview.ts"
+import { UserBundle } from "../../services/UserBundle.ts"
 import { TestDatabase } from "../support/database.ts"
 import { seedLedger, seedNetwork, seedPayment, seedPlan, seedSubscription, TOK, uuid } from "../support/overviewSeed.ts"
 
@@ -168,7 +169,9 @@ layer(Layer.merge(Seeded, Overview.Default.pipe(Layer.provide(Seeded))), { timeo
     }))
 })
 
-layer(Layer.merge(TestDatabase, Overview.Default.pipe(Layer.provide(TestDatabase))), { timeout: 60_000 })("payout paging", (it) => {
+const Paging = Layer.mergeAll(TestDatabase, Overview.Default, UserBundle.Default).pipe(Layer.provideMerge(TestDatabase))
+
+layer(Paging, { timeout: 60_000 })("payout and history paging", (it) => {
   it.effect("rows within one millisecond are neither skipped nor repeated", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
@@ -188,6 +191,18 @@ layer(Layer.merge(TestDatabase, Overview.Default.pipe(Layer.provide(TestDatabase
         cursor = page.next_cursor ?? undefined
       } while (cursor !== undefined)
       assert.deepStrictEqual(seen, [uuid(1), uuid(2), uuid(3), uuid(4)])
+
+      // A user's history pages the same way (the cursor keeps PostgreSQL's microseconds).
+      yield* sql`UPDATE payment_transactions SET user_id = 'same-user'`
+      const bundle = yield* UserBundle
+      const mine: Array<string> = []
+      let next: string | undefined
+      do {
+        const page = yield* bundle.history("same-user", next, 1)
+        mine.push(...page.items.map((i) => i.transaction_id))
+        next = page.next_cursor ?? undefined
+      } while (next !== undefined)
+      assert.deepStrictEqual(mine, [uuid(1), uuid(2), uuid(3), uuid(4)])
     }))
 })
 

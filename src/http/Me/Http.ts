@@ -4,6 +4,7 @@ import { Subscriptions } from "../../../services/Subscriptions.ts"
 import { UserBundle } from "../../../services/UserBundle.ts"
 import { BadRequest, NotFound } from "../../domain/Errors.ts"
 import { Api } from "../Api.ts"
+import * as E from "../Errors.ts"
 import { CurrentUser } from "../Auth.ts"
 
 export const MeLive = HttpApiBuilder.group(Api, "me", (handlers) =>
@@ -15,7 +16,7 @@ export const MeLive = HttpApiBuilder.group(Api, "me", (handlers) =>
       .handle("summary", () => Effect.flatMap(CurrentUser, (user) => bundle.summary(user.id)))
       .handle("history", ({ urlParams }) =>
         Effect.flatMap(CurrentUser, (user) => bundle.history(user.id, urlParams.cursor, urlParams.limit)).pipe(
-          Effect.catchTags({ BadCursor: () => Effect.fail(new BadRequest({ error: "invalid_cursor", message: "cursor is not valid" })) })
+          Effect.catchTags({ BadCursor: E.BadCursor })
         ))
       .handle("cancel", () =>
         Effect.flatMap(CurrentUser, (user) => subscriptions.cancel(user.id)).pipe(

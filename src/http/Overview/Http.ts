@@ -8,8 +8,9 @@ import { UserBundle } from "../../../services/UserBundle.ts"
 import { BadRequest } from "../../domain/Errors.ts"
 import { currentActor } from "../Admin/Http.ts"
 import { Api } from "../Api.ts"
+import * as E from "../Errors.ts"
 
-const badCursor = { BadCursor: () => Effect.fail(new BadRequest({ error: "invalid_cursor", message: "cursor is not valid" })) }
+const badCursor = { BadCursor: E.BadCursor }
 
 export const OverviewLive = HttpApiBuilder.group(Api, "overview", (handlers) =>
   Effect.gen(function*() {
