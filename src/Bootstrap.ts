@@ -1,6 +1,6 @@
 import { NodeContext } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
-import { Config, Effect, Layer, Option, Redacted } from "effect"
+import { Config, Effect, Layer, Option } from "effect"
 import { CryptoConfig } from "../services/CryptoConfig.ts"
 import { DatabaseUrl, ensureDatabase, PgLive } from "../services/Database.ts"
 import { Gateways } from "../services/Gateways.ts"
@@ -45,5 +45,3 @@ export const pointNetworkAt = (network: string, chainId: number, rpcUrl: string,
       VALUES (${network}, ${chainId}, ${JSON.stringify([rpcUrl])}::jsonb, ${confirmations})
       ON CONFLICT (network) DO UPDATE SET chain_id = excluded.chain_id, rpc_endpoints = excluded.rpc_endpoints,
         confirmations = excluded.confirmations, updated_at = now()`).pipe(Effect.orDie)
-
-export const redactedUrl = (url: Redacted.Redacted) => Redacted.value(url).replace(/\/\/[^@/]*@/, "//***@")

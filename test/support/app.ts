@@ -4,7 +4,6 @@
  * and payment processor running on a free port. Tests talk to it over HTTP like a client would.
  */
 import { NodeContext } from "@effect/platform-node"
-import { SqlClient } from "@effect/sql"
 import { ConfigProvider, Context, Duration, Effect, Layer, Logger, LogLevel, Schedule, Schema, type Scope } from "effect"
 import { randomBytes } from "node:crypto"
 import { pgLayer } from "../../services/Database.ts"
@@ -206,5 +205,3 @@ export const appHarness = (options: AppOptions = {}) =>
       Layer.provide(quiet)
     )
   }))
-
-export const sqlClient = SqlClient.SqlClient
