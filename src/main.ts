@@ -2,6 +2,7 @@ import { Command } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer, Logger, LogLevel } from "effect"
 import { devnet } from "./cli/devnet.ts"
+import { e2e } from "./cli/e2e.ts"
 import { migrate } from "./cli/migrate.ts"
 import { reconcile } from "./cli/reconcile.ts"
 import { serve } from "./cli/serve.ts"
@@ -9,7 +10,7 @@ import { token } from "./cli/token.ts"
 
 const root = Command.make("evm-billing").pipe(
   Command.withDescription("billing backend for subscriptions paid on EVM chains"),
-  Command.withSubcommands([serve, migrate, token, devnet, reconcile])
+  Command.withSubcommands([serve, migrate, token, devnet, reconcile, e2e])
 )
 
 const cli = Command.run(root, { name: "evm-billing", version: "0.1.0" })
