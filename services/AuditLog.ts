@@ -1,20 +1,10 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Schema } from "effect"
-import type { AuditPage, AuditParams } from "../src/domain/AuditLog.ts"
+import { AuditEntryView, type AuditPage, type AuditParams } from "../src/domain/AuditLog.ts"
 import { cursorCodec } from "./Cursor.ts"
 import { decodeRows } from "./Rows.ts"
 
-
-const Row = Schema.Struct({
-  id: Schema.String,
-  actor: Schema.String,
-  action: Schema.String,
-  resource: Schema.String,
-  before: Schema.Unknown,
-  after: Schema.Unknown,
-  request_id: Schema.NullOr(Schema.String),
-  created_at: Schema.DateFromSelf
-})
+const Row = Schema.Struct({ ...AuditEntryView.fields, created_at: Schema.DateFromSelf })
 const decode = decodeRows(Row)
 
 /** The row id (bigserial, newest = largest), opaque to clients. */

@@ -5,20 +5,12 @@
  */
 import { SqlClient } from "@effect/sql"
 import { Effect, Schema } from "effect"
+import { AuditEntryView } from "../../domain/AuditLog.ts"
 
 const Posting = Schema.Struct({ ledger_transaction_id: Schema.String, kind: Schema.String, account: Schema.String, asset: Schema.String, amount: Schema.String })
 const OutboxRow = Schema.Struct({ id: Schema.String, subject: Schema.String, payload: Schema.Unknown, created_at: Schema.String, published: Schema.Boolean })
 const NotificationRow = Schema.Struct({ id: Schema.String, user_id: Schema.String, kind: Schema.String, payload: Schema.Unknown, created_at: Schema.String })
-const AuditRow = Schema.Struct({
-  id: Schema.String,
-  actor: Schema.String,
-  action: Schema.String,
-  resource: Schema.String,
-  before: Schema.Unknown,
-  after: Schema.Unknown,
-  request_id: Schema.NullOr(Schema.String),
-  created_at: Schema.String
-})
+const AuditRow = AuditEntryView
 const NetworkRow = Schema.Struct({ rpc_endpoints: Schema.Array(Schema.String), confirmations: Schema.Int })
 
 export type OutboxRow = typeof OutboxRow.Type
