@@ -2,6 +2,7 @@ import { Layer } from "effect"
 import { PgLive } from "../services/Database.ts"
 import { Nats } from "../services/Nats.ts"
 import { Rpc } from "../services/Rpc.ts"
+import { TracingLive } from "../services/Tracing.ts"
 import { ChainListenerLive } from "../streams/ChainListener.ts"
 import { JanitorLive } from "../streams/Janitor.ts"
 import { CryptoConfigWatcherLive } from "../streams/CryptoConfigWatcher.ts"
@@ -13,8 +14,12 @@ import { serveApi } from "./http/Server.ts"
 /** Shared infrastructure: one pool, one NATS connection, one RPC service for the process. */
 export const InfraLive = Layer.mergeAll(Nats.Default, Rpc.Default).pipe(Layer.provideMerge(PgLive))
 
-/** HTTP API, the consumers, the chain listeners (leader only) and the config watcher in one process. */
+/**
+ * HTTP API, consumers, outbox relay, config watcher and the leader-only fibers (chain listeners, janitor, scheduler)
+ * in one process; traced over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+ */
 export const appLayer = (port: number) =>
   Layer.mergeAll(serveApi(port), PaymentProcessorLive, CryptoConfigWatcherLive, ChainListenerLive, JanitorLive, SchedulerLive, OutboxRelayLive).pipe(
-    Layer.provide(InfraLive)
+    Layer.provide(InfraLive),
+    Layer.provide(TracingLive)
   )
