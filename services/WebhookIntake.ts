@@ -2,6 +2,7 @@ import { Clock, Config, Data, Effect, Either, Option, Redacted, Schema } from "e
 import { type QueuedWebhook, WebhookEvent } from "../src/domain/Events.ts"
 import { verifyWebhook } from "../src/domain/WebhookSignature.ts"
 import { Contracts } from "./Contracts.ts"
+import { traceHeaders } from "./TraceContext.ts"
 import { Nats } from "./Nats.ts"
 
 export const MAX_WEBHOOK_BYTES = 64 * 1024
@@ -63,7 +64,8 @@ export class WebhookIntake extends Effect.Service<WebhookIntake>()("billing/Webh
         event: event.right
       }
       const published = yield* nats.publish(nats.subjects.webhook(event.right.contract), encodeQueued(queued), {
-        msgId: headers.id!
+        msgId: headers.id!,
+        headers: yield* traceHeaders
       })
       yield* Effect.logInfo("webhook queued").pipe(
         Effect.annotateLogs({ contract_slug: event.right.contract, tx_hash: event.right.tx_hash, duplicate: published.duplicate })

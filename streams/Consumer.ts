@@ -37,6 +37,7 @@ import {
 import type { Scope } from "effect"
 import { isNotFound, Nats, NatsError } from "../services/Nats.ts"
 import * as Disposition from "./Disposition.ts"
+import { withRemoteParent } from "../services/TraceContext.ts"
 import { DeadLetterHeaders } from "./Subjects.ts"
 
 export interface MessageMeta {
@@ -223,7 +224,8 @@ export const run = <A, I, R>(
         Effect.annotateLogs({ subject: meta.subject, seq: meta.seq, delivery: meta.deliveryCount }),
         Effect.withSpan(`${options.name}.handle`, {
           attributes: { subject: meta.subject, seq: meta.seq, delivery: meta.deliveryCount }
-        })
+        }),
+        withRemoteParent(msg.headers?.get("traceparent"))
       )
     }
 

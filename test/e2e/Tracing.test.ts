@@ -2,8 +2,9 @@ import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
-import { App, appHarness, eventually, registerContractAndPlan } from "../support/app.ts"
+import { App, appHarness, eventually, PASS, registerContractAndPlan } from "../support/app.ts"
 import { devAccount } from "../support/anvil.ts"
+import { checkoutOf, mine, mintedEvent, sendPayload, waitForStatus } from "../support/payments.ts"
 
 // A stand-in OTLP/HTTP collector: it records what the service exports.
 const received: Array<string> = []
@@ -15,6 +16,15 @@ const collector = createServer((req, res) => {
     res.writeHead(200, { "content-type": "application/json" }).end("{}")
   })
 })
+/** Trace ids of exported spans by name (OTLP JSON: resourceSpans[].scopeSpans[].spans[]). */
+const traceIdsOf = (name: string) =>
+  received.flatMap((r) => {
+    const json = r.slice(r.indexOf("{"))
+    if (!r.startsWith("POST /v1/traces")) return []
+    const doc = JSON.parse(json) as { resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: Array<{ name: string; traceId: string }> }> }> }
+    return (doc.resourceSpans ?? []).flatMap((rs) => (rs.scopeSpans ?? []).flatMap((ss) => (ss.spans ?? []).filter((sp) => sp.name === name).map((sp) => sp.traceId)))
+  })
+
 await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve))
 const port = (collector.address() as AddressInfo).port
 
@@ -35,6 +45,18 @@ layer(appHarness({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}
         const spans = yield* eventually(exported, (all) => all.includes("Checkout.create") && all.includes("QuoteSigner.sign"), "exported spans")
         assert.include(spans, "evm-billing")
         assert.notInclude(spans, token, "the bearer token is redacted from span attributes")
+
+        // One trace from the webhook request through JetStream to the processor that settles the payment.
+        const checkout = checkoutOf(res)
+        const [receipt] = yield* sendPayload(app, checkout, 1)
+        yield* app.webhook(mintedEvent(PASS, receipt!, checkout.order_id))
+        yield* mine(app, 2)
+        yield* waitForStatus(checkout.transaction_id, "confirmed")
+        const linked = Effect.sync(() => {
+          const intake = new Set(traceIdsOf("WebhookIntake.accept"))
+          return traceIdsOf("Settlement.settleMint").filter((id) => intake.has(id))
+        })
+        yield* eventually(linked, (ids) => ids.length > 0, "the settlement span in the webhook's trace")
       }).pipe(Effect.ensuring(Effect.sync(() => collector.close()))))
   }
 )
