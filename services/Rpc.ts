@@ -9,18 +9,7 @@ import {
 } from "viem"
 import { CryptoConfig, type NetworkConfig } from "./CryptoConfig.ts"
 import { labelled, rpcEndpointHealthy, rpcErrorsTotal, rpcFailoversTotal, rpcRequestsTotal } from "./Metrics.ts"
-import {
-  type BenchPolicy,
-  type EndpointHealth,
-  endpointOrder,
-  healthyEndpoint,
-  isBenched,
-  isRetryable,
-  recordFailure,
-  RpcError,
-  safeMessage,
-  UnknownNetwork
-} from "./RpcError.ts"
+import { type BenchPolicy, type EndpointHealth, endpointOrder, healthyEndpoint, isBenched, isRangeRefusal, isRetryable, recordFailure, RpcError, safeMessage, UnknownNetwork } from "./RpcError.ts"
 
 interface NetworkClients {
   readonly config: NetworkConfig
@@ -123,7 +112,14 @@ export class Rpc extends Effect.Service<Rpc>()("billing/Rpc", {
     const attempt = <A>(name: string, net: NetworkClients, method: string, index: number, f: (c: PublicClient) => Promise<A>) =>
       Effect.tryPromise({
         try: () => f(net.clients[index]!),
-        catch: (error) => new RpcError({ network: name, method, endpoint: index, retryable: isRetryable(error), message: safeMessage(error) })
+        catch: (error) =>
+          new RpcError({
+            network: name,
+            method,
+            endpoint: index,
+            retryable: isRetryable(error) && !(method === "eth_getLogs" && isRangeRefusal(error)),
+            message: safeMessage(error)
+          })
       }).pipe(
         Effect.tapBoth({
           onSuccess: () =>

@@ -16,6 +16,19 @@ const RETRYABLE_STATUS = new Set([403, 408, 413, 429, 500, 502, 503, 504])
 // -32005 limit exceeded, -32603 internal, -32007 provider rate limit, 429 rate limit in a 200 body.
 const RETRYABLE_CODES = new Set([-1, -32005, -32603, -32007, 429])
 
+const RANGE_REFUSAL = /block range|range (is )?too (large|wide)|more than \d+ (results|logs)|too many (results|logs)|response size|exceeds? (the )?(max|limit)|max(imum)? block range/i
+
+/**
+ * A provider refusing an `eth_getLogs` range (too many results, range too wide): the caller must split the range;
+ * another endpoint or a retry would only be refused again, and the endpoint is healthy.
+ */
+export const isRangeRefusal = (error: unknown): boolean => {
+  const texts = error instanceof BaseError
+    ? [error.shortMessage, error.details, ...(error.metaMessages ?? [])]
+    : [error instanceof Error ? error.message : String(error)]
+  return texts.some((t) => typeof t === "string" && RANGE_REFUSAL.test(t))
+}
+
 /** The one table that decides what moves to the next endpoint: transport trouble yes, a revert never. */
 export const isRetryable = (error: unknown): boolean => {
   if (!(error instanceof BaseError)) return true
