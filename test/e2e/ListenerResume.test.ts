@@ -18,9 +18,8 @@ import { Rpc } from "../../services/Rpc.ts"
 import { SubscriptionPassAbi } from "../../src/contracts/abi.ts"
 import { makeListener } from "../../streams/ChainListener.ts"
 import { App, appHarness, eventually, type Harness, registerContractAndPlan } from "../support/app.ts"
-import { devAccount } from "../support/anvil.ts"
 import { holdLease, leaseContenders, leaseHolders, terminateBackend } from "../support/leases.ts"
-import { checkoutOf, mine, sendPayload, unbalancedLedgerTransactions, waitForStatus } from "../support/payments.ts"
+import { mine, payWithoutWebhook, unbalancedLedgerTransactions, waitForStatus } from "../support/payments.ts"
 
 const PRICES = { native: 10n ** 16n, token: 1_000_000n }
 const LEASE = "chain-listener:anvil"
@@ -54,16 +53,9 @@ const chainStream = Effect.flatMap(Nats, (nats) =>
 
 /** A checkout paid from `account` in a block of its own, no webhook. Returns the payment id and its block. */
 const payQuietly = (app: Harness, user: string, account: number) =>
-  Effect.gen(function*() {
-    const res = yield* app.request("POST", "/v1/billing/checkout", {
-      token: app.token(user),
-      body: { plan_slug: "resume", wallet_address: devAccount(account).address, token: "native" }
-    })
-    assert.strictEqual(res.status, 201, JSON.stringify(res.body))
-    const checkout = checkoutOf(res)
-    const [receipt] = yield* sendPayload(app, checkout, account)
-    assert.strictEqual(receipt!.status, "success")
-    return { id: checkout.transaction_id, block: receipt!.blockNumber }
+  Effect.map(payWithoutWebhook(app, "resume", user, account), ({ checkout, receipt }) => {
+    assert.strictEqual(receipt.status, "success")
+    return { id: checkout.transaction_id, block: receipt.blockNumber }
   })
 
 /** A listener of our own on the service's database and NATS prefix (the test's Nats), ticked by hand. */

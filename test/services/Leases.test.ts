@@ -10,10 +10,9 @@ import { Leases } from "../../services/Leases.ts"
 import { Nats } from "../../services/Nats.ts"
 import { SubscriptionPassAbi } from "../../src/contracts/abi.ts"
 import { App, appHarness, eventually, type Harness, registerContractAndPlan } from "../support/app.ts"
-import { devAccount } from "../support/anvil.ts"
 import { freshDatabaseUrl } from "../support/database.ts"
 import { leaseContenders, leaseHolders, terminateBackend } from "../support/leases.ts"
-import { checkoutOf, mine, sendPayload, unbalancedLedgerTransactions, waitForStatus } from "../support/payments.ts"
+import { mine, payWithoutWebhook, unbalancedLedgerTransactions, waitForStatus } from "../support/payments.ts"
 import { tcpProxy } from "../support/tcpProxy.ts"
 
 /** Heartbeat and retry period of the contenders below. */
@@ -149,22 +148,10 @@ layer(PoolsLive, { timeout: 45_000, excludeTestServices: true })("whileLeader wi
 const PRICES = { native: 10n ** 16n, token: 1_000_000n }
 const LISTENER = "chain-listener:anvil"
 
-const payQuietly = (app: Harness, user: string, account: number) =>
-  Effect.gen(function*() {
-    const res = yield* app.request("POST", "/v1/billing/checkout", {
-      token: app.token(user),
-      body: { plan_slug: "lead", wallet_address: devAccount(account).address, token: "native" }
-    })
-    assert.strictEqual(res.status, 201, JSON.stringify(res.body))
-    const checkout = checkoutOf(res)
-    yield* sendPayload(app, checkout, account)
-    return checkout.transaction_id
-  })
-
 /** Pays from each account without webhooks (only a listener can find them) and waits until all are confirmed once. */
 const payAndSettle = (app: Harness, tag: string, accounts: ReadonlyArray<number>) =>
   Effect.gen(function*() {
-    const ids = yield* Effect.forEach(accounts, (account) => payQuietly(app, `${tag}-${account}`, account))
+    const ids = yield* Effect.forEach(accounts, (account) => Effect.map(payWithoutWebhook(app, "lead", `${tag}-${account}`, account), ({ checkout }) => checkout.transaction_id))
     yield* mine(app, 1)
     yield* Effect.forEach(ids, (id) => waitForStatus(id, "confirmed"), { discard: true })
     return ids

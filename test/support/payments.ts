@@ -131,17 +131,27 @@ export const mintWithQuote = (clients: MintClients, account: number, quote: OwnQ
   }).pipe(Effect.orDie)
 
 /** Registers `plan` (priced `prices`) and checks out in native coin over HTTP for `userId` paying from dev account `account`. */
-export const checkoutNative = (app: Harness, plan: string, prices: { native: bigint; token: bigint }, userId: string, account: number) =>
+/** A native-coin checkout over HTTP for a plan that is already registered; dies unless it answers 201. */
+export const nativeCheckout = (app: Harness, plan: string, userId: string, account: number) =>
   Effect.gen(function*() {
-    yield* registerContractAndPlan(app, plan, prices)
     const token = app.token(userId)
     const res = yield* app.request("POST", "/v1/billing/checkout", {
       token,
       body: { plan_slug: plan, wallet_address: devAccount(account).address, network: "anvil", token: "native" }
     })
     if (res.status !== 201) return yield* Effect.dieMessage(`checkout ${plan} failed: ${res.status} ${JSON.stringify(res.body)}`)
-    const checkout = checkoutOf(res)
-    return { checkout, token }
+    return { checkout: checkoutOf(res), token }
+  })
+
+export const checkoutNative = (app: Harness, plan: string, prices: { native: bigint; token: bigint }, userId: string, account: number) =>
+  Effect.zipRight(registerContractAndPlan(app, plan, prices), nativeCheckout(app, plan, userId, account))
+
+/** Checks out and pays on chain from `account`, with no webhook: the checkout and its mint receipt. */
+export const payWithoutWebhook = (app: Harness, plan: string, userId: string, account: number) =>
+  Effect.gen(function*() {
+    const { checkout } = yield* nativeCheckout(app, plan, userId, account)
+    const [receipt] = yield* sendPayload(app, checkout, account)
+    return { checkout, receipt: receipt! }
   })
 
 /**
