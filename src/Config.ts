@@ -45,13 +45,9 @@ export const jsonConfig = <A, I>(name: string, schema: Schema.Schema<A, I>) =>
 
 export const PortConfig = Config.port("PORT").pipe(Config.withDefault(8000))
 
-/** Development default so `npm start` works out of the box; a warning is logged whenever it is used. */
-export const DEV_JWT_SECRET = "evm-billing-development-secret-change-me"
-
 export const JwtSecret = Config.redacted("BILLING_AUTH_JWT_SECRET").pipe(
   Config.validate({
     message: "BILLING_AUTH_JWT_SECRET must be at least 16 characters",
     validation: (s) => Redacted.value(s).length >= 16
-  }),
-  Config.option
+  })
 )

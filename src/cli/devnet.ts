@@ -1,6 +1,7 @@
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Schema } from "effect"
 import { SignerKey } from "../../services/QuoteSigner.ts"
+import { withDevelopmentDefaults } from "../devnet/DevelopmentConfig.ts"
 import { Devnet, DevnetInfo } from "../devnet/Devnet.ts"
 
 const port = Options.integer("port").pipe(Options.withDescription("port for anvil"), Options.withDefault(8545))
@@ -17,5 +18,5 @@ export const devnet = Command.make("devnet", { port, json, blockTime }, ({ block
     yield* Console.log(JSON.stringify(Schema.encodeSync(DevnetInfo)(info)))
     if (!json) yield* Console.error("devnet running; Ctrl-C stops it")
     return yield* Effect.never
-  }).pipe(Effect.scoped)
+  }).pipe(Effect.scoped, withDevelopmentDefaults)
 ).pipe(Command.withDescription("start anvil with the reference contracts deployed and print their addresses"))

@@ -10,6 +10,7 @@ import { randomUUID } from "node:crypto"
 import type { PrivateKeyAccount } from "viem"
 import { PgLive } from "../../services/Database.ts"
 import { DEMO_PLAN } from "../Demo.ts"
+import { withDevelopmentDefaults } from "../devnet/DevelopmentConfig.ts"
 import { signJwt } from "../domain/Jwt.ts"
 import { resolveJwtSecret } from "../http/Auth.ts"
 import { chainClients, devAccount } from "./e2e/Chain.ts"
@@ -118,5 +119,5 @@ export const e2e = Command.make("e2e", options, (o) =>
       o.json ? Effect.flatMap(report.document({ user_id: userId, network: o.network }), (doc) => Console.log(JSON.stringify(doc))) : Effect.void
     ))
     if (!o.json) yield* Console.log(`e2e passed for user ${userId}`)
-  }).pipe(Effect.scoped)
+  }).pipe(Effect.scoped, withDevelopmentDefaults)
 ).pipe(Command.withDescription("prove the payment flow end to end: plan, checkout, on-chain payment, signed webhook, ledger, events, bundle"))

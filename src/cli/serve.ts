@@ -1,12 +1,14 @@
 import { Command, Options } from "@effect/cli"
 import { Effect, Layer, Option } from "effect"
+import type { RpcConfig } from "../Config.ts"
 import { PgLive } from "../../services/Database.ts"
 import { SignerKey } from "../../services/QuoteSigner.ts"
 import { appLayer } from "../App.ts"
 import { migrate, pointNetworkAt, RpcConfigEnv, seedFromEnvironment } from "../Bootstrap.ts"
-import { PortConfig } from "../Config.ts"
+import { JwtSecret, PortConfig } from "../Config.ts"
 import { DEMO_PLAN, registerDemo } from "../Demo.ts"
 import { Anvil } from "../devnet/Anvil.ts"
+import { refuseDevelopmentValues, withDevelopmentDefaults } from "../devnet/DevelopmentConfig.ts"
 import { Devnet } from "../devnet/Devnet.ts"
 
 const devnetPort = Options.integer("devnet-port").pipe(
@@ -33,16 +35,28 @@ const embeddedDevnet = (port: Option.Option<number>) =>
     return devnet
   }).pipe(Effect.provide(PgLive))
 
-export const serve = Command.make("serve", { devnetPort }, ({ devnetPort }) =>
+/** Secrets every start needs, read before anything starts so a missing one is named at once. */
+const requiredSecrets = Effect.all([JwtSecret, SignerKey])
+
+const run = (devnetPort: Option.Option<number>, rpc: Option.Option<RpcConfig>) =>
   Effect.gen(function*() {
-    // Configuration is validated before anything starts.
     const port = yield* PortConfig
-    const rpc = yield* RpcConfigEnv
+    yield* requiredSecrets
     yield* migrate
     if (Option.isSome(rpc)) yield* seedFromEnvironment(rpc.value).pipe(Effect.provide(PgLive))
     else yield* embeddedDevnet(devnetPort)
     return yield* Layer.launch(appLayer(port))
   }).pipe(Effect.scoped)
+
+/**
+ * With BILLING_RPC_CONFIG the start is a production one: every secret must come from the environment and none may be
+ * a public development value. Without it, the embedded devnet runs with development values beneath the environment.
+ */
+export const serve = Command.make("serve", { devnetPort }, ({ devnetPort }) =>
+  Effect.flatMap(RpcConfigEnv, (rpc) =>
+    Option.isSome(rpc)
+      ? Effect.zipRight(refuseDevelopmentValues, run(devnetPort, rpc))
+      : withDevelopmentDefaults(run(devnetPort, rpc)))
 ).pipe(Command.withDescription("run the HTTP API and the consumers (migrates first)"))
 
 const tryIt = (port: number) =>

@@ -1,6 +1,7 @@
 import { Command, Options } from "@effect/cli"
 import { Clock, Console, Effect, Redacted } from "effect"
 import { signJwt } from "../domain/Jwt.ts"
+import { withDevelopmentDefaults } from "../devnet/DevelopmentConfig.ts"
 import { resolveJwtSecret } from "../http/Auth.ts"
 
 const userId = Options.text("user-id").pipe(Options.withDescription("the token's subject"))
@@ -20,6 +21,6 @@ export const token = Command.make("token", { userId, roles, ttl }, ({ roles, ttl
     const secret = yield* resolveJwtSecret
     const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
     yield* Console.log(signJwt({ sub: userId, roles: list, iat: now, exp: now + ttl }, Redacted.value(secret)))
-  })
-).pipe(Command.withDescription("print a bearer token signed with BILLING_AUTH_JWT_SECRET"))
+  }).pipe(withDevelopmentDefaults)
+).pipe(Command.withDescription("print a bearer token signed with BILLING_AUTH_JWT_SECRET (the devnet's secret when unset)"))
 

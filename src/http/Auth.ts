@@ -1,6 +1,6 @@
 import { HttpApiMiddleware, HttpApiSecurity } from "@effect/platform"
-import { Clock, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
-import { DEV_JWT_SECRET, JwtSecret } from "../Config.ts"
+import { Clock, Context, Effect, Either, Layer, Redacted, Schema } from "effect"
+import { JwtSecret } from "../Config.ts"
 import { Forbidden, Unauthorized } from "../domain/Errors.ts"
 import { type Role, verifyJwt } from "../domain/Jwt.ts"
 
@@ -35,12 +35,7 @@ export class FinanceOpsOnly extends HttpApiMiddleware.Tag<FinanceOpsOnly>()("bil
   security
 }) {}
 
-export const resolveJwtSecret = Effect.gen(function*() {
-  const configured = yield* JwtSecret
-  if (Option.isSome(configured)) return configured.value
-  yield* Effect.logWarning("BILLING_AUTH_JWT_SECRET is unset: bearer tokens use the public development secret")
-  return Redacted.make(DEV_JWT_SECRET)
-})
+export const resolveJwtSecret = JwtSecret
 
 const authenticate = (secret: Redacted.Redacted, required: Role | undefined) => (token: Redacted.Redacted) =>
   Effect.gen(function*() {

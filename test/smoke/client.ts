@@ -4,7 +4,7 @@
  */
 import { Effect, Schema } from "effect"
 import { randomBytes } from "node:crypto"
-import { DEV_JWT_SECRET } from "../../src/Config.ts"
+import { DEV_JWT_SECRET } from "../../src/devnet/DevelopmentConfig.ts"
 import { signJwt } from "../../src/domain/Jwt.ts"
 
 /** vitest.smoke.config.ts hands BASE_URL on as SMOKE_BASE_URL (Vite owns BASE_URL inside tests). */

@@ -12,6 +12,7 @@ import { appLayer } from "../../src/App.ts"
 import { seedFromEnvironment } from "../../src/Bootstrap.ts"
 import { SubscriptionPassAbi } from "../../src/contracts/abi.ts"
 import { freePort } from "../../src/devnet/Anvil.ts"
+import { DEV_SIGNER_PRIVATE_KEY } from "../../src/devnet/Deploy.ts"
 import { signJwt } from "../../src/domain/Jwt.ts"
 import { signWebhook } from "../../src/domain/WebhookSignature.ts"
 import { runMigrations } from "../../services/Migrations.ts"
@@ -171,6 +172,7 @@ export const appHarness = (options: AppOptions = {}) =>
       BILLING_NATS_PREFIX: prefix,
       BILLING_AUTH_JWT_SECRET: JWT_SECRET,
       BILLING_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      BILLING_SIGNER_PRIVATE_KEY: DEV_SIGNER_PRIVATE_KEY,
       BILLING_PROCESSOR_MAX_DELIVERIES: "3",
       BILLING_PROCESSOR_RETRY_BASE_DELAY: "100 millis",
       BILLING_PROCESSOR_RETRY_MAX_DELAY: "500 millis",

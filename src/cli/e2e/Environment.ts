@@ -85,8 +85,10 @@ const inProcess = (wanted: Wanted) =>
       () => Redacted.make(randomBytes(24).toString("hex"))
     )
     const port = yield* Anvil.freePort
+    // Beneath the webhook secret: the command's own configuration (the environment, then the devnet's values).
+    const current = yield* Effect.configProviderWith(Effect.succeed)
     const provider = ConfigProvider.fromMap(new Map([["BILLING_WEBHOOK_SECRET", Redacted.value(serverSecret)]]), { pathDelim: "_" })
-      .pipe(ConfigProvider.orElse(() => ConfigProvider.fromEnv()))
+      .pipe(ConfigProvider.orElse(() => current))
     // The service's own logs stay at warnings and errors: stdout and stderr are the run's report.
     yield* Layer.build(appLayer(port).pipe(
       Layer.provide(Layer.setConfigProvider(provider)),

@@ -1,0 +1,39 @@
+/**
+ * Development values exist only for the embedded devnet (no BILLING_RPC_CONFIG): they are supplied as a
+ * fallback ConfigProvider around the devnet run, so services never carry a default secret, and a production
+ * start that still holds one of them is refused before anything starts.
+ */
+import { ConfigError, ConfigProvider, Effect, Option } from "effect"
+import { Config } from "effect"
+import { DEV_SIGNER_PRIVATE_KEY, DevAccounts } from "./Deploy.ts"
+
+/** The public development JWT secret: tokens signed with it are accepted by a devnet server only. */
+export const DEV_JWT_SECRET = "evm-billing-development-secret-change-me"
+
+/** What the embedded devnet runs with when the environment does not say otherwise. */
+export const developmentDefaults: Readonly<Record<string, string>> = {
+  BILLING_AUTH_JWT_SECRET: DEV_JWT_SECRET,
+  BILLING_SIGNER_PRIVATE_KEY: DEV_SIGNER_PRIVATE_KEY
+}
+
+/** Values that are public and so refused outside the devnet, per variable. */
+const knownDevelopmentValues: Readonly<Record<string, ReadonlyArray<string>>> = {
+  BILLING_AUTH_JWT_SECRET: [DEV_JWT_SECRET],
+  BILLING_SIGNER_PRIVATE_KEY: DevAccounts
+}
+
+/** Runs `effect` with the development values beneath the current configuration (the environment wins). */
+export const withDevelopmentDefaults = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.configProviderWith((current) =>
+    Effect.withConfigProvider(
+      effect,
+      current.pipe(ConfigProvider.orElse(() => ConfigProvider.fromMap(new Map(Object.entries(developmentDefaults)))))
+    )
+  )
+
+/** Fails, naming the variable, when a production start is configured with a publicly known development value. */
+export const refuseDevelopmentValues = Effect.forEach(Object.entries(knownDevelopmentValues), ([name, known]) =>
+  Effect.flatMap(Config.option(Config.string(name)), (value) =>
+    Option.isSome(value) && known.some((k) => k.toLowerCase() === value.value.trim().toLowerCase())
+      ? Effect.fail(ConfigError.InvalidData([name], `${name} holds a public development value; it is accepted only by the embedded devnet`))
+      : Effect.void), { discard: true })
