@@ -1,5 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Schema } from "effect"
+import { serviceActor } from "../src/domain/Actor.ts"
 import type { PaymentStatus } from "../src/domain/Payment.ts"
 import { Outbox, subjectToken } from "./Outbox.ts"
 import { decodeRow } from "./Rows.ts"
@@ -14,7 +15,7 @@ export interface AuditEntry {
 }
 
 /** Who moves payments that no person moved: the processor settling chain events. */
-export const PaymentProcessorActor = "system:payment-processor"
+export const PaymentProcessorActor = serviceActor("payment-processor")
 
 export interface PaymentTransition {
   readonly paymentId: string

@@ -1,4 +1,4 @@
-import { Config, Redacted, Schema } from "effect"
+import { Config, Schema } from "effect"
 
 /** A network name as used in plans, contracts and BILLING_RPC_CONFIG. */
 export const NetworkName = Schema.String.pipe(
@@ -44,10 +44,3 @@ export const jsonConfig = <A, I>(name: string, schema: Schema.Schema<A, I>) =>
   Schema.Config(name, Schema.parseJson(schema))
 
 export const PortConfig = Config.port("PORT").pipe(Config.withDefault(8000))
-
-export const JwtSecret = Config.redacted("BILLING_AUTH_JWT_SECRET").pipe(
-  Config.validate({
-    message: "BILLING_AUTH_JWT_SECRET must be at least 16 characters",
-    validation: (s) => Redacted.value(s).length >= 16
-  })
-)

@@ -1,5 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Clock, Config, Duration, Effect, Layer, Schedule, Schema } from "effect"
+import { serviceActor } from "../src/domain/Actor.ts"
 import { SubscriptionStatus } from "../src/domain/Subscription.ts"
 import { Audit } from "../services/Audit.ts"
 import { Leases } from "../services/Leases.ts"
@@ -183,7 +184,7 @@ export class Scheduler extends Effect.Service<Scheduler>()("billing/Scheduler", 
               WHERE id = ${id} AND ${stale} RETURNING user_id, expires_at`.pipe(Effect.flatMap(decodeExpired))
             if (row === undefined) return undefined
             yield* audit.record({
-              actor: "system:scheduler",
+              actor: serviceActor("scheduler"),
               action: "payment.expired",
               resource: `payment:${id}`,
               before: { status: "pending", expires_at: row.expires_at.toISOString() },

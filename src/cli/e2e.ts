@@ -5,14 +5,15 @@
  * bundle, finance_ops' view, and removal of the demo plan. Exits non-zero at the first step that fails.
  */
 import { Command, Options } from "@effect/cli"
-import { Clock, Console, Duration, Effect, Option, Redacted } from "effect"
+import { Console, Duration, Effect, Option } from "effect"
 import { randomUUID } from "node:crypto"
 import type { PrivateKeyAccount } from "viem"
 import { PgLive } from "../../services/Database.ts"
 import { DEMO_PLAN } from "../Demo.ts"
 import { withDevelopmentDefaults } from "../devnet/DevelopmentConfig.ts"
-import { signJwt } from "../domain/Jwt.ts"
-import { resolveJwtSecret } from "../http/Auth.ts"
+import { JwtSecret } from "../../services/TokenVerifierConfig.ts"
+import { type Role, signToken } from "../domain/Token.ts"
+import { TokenClaimsConfig } from "./token.ts"
 import { chainClients, devAccount } from "./e2e/Chain.ts"
 import { CONFIRMATIONS, type Environment, environment } from "./e2e/Environment.ts"
 import { client } from "./e2e/Http.ts"
@@ -68,9 +69,9 @@ const runSteps = (o: Flags, userId: string, payer: PrivateKeyAccount, report: Re
     const { step } = report
     const records = yield* Records
     const since = yield* records.now
-    const secret = Redacted.value(yield* resolveJwtSecret)
-    const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
-    const token = (sub: string, roles: ReadonlyArray<string>) => signJwt({ sub, roles, iat: now, exp: now + 3600 }, secret)
+    const secret = yield* JwtSecret
+    const claims = yield* TokenClaimsConfig
+    const token = (sub: string, roles: ReadonlyArray<Role>) => signToken({ sub, roles, ttl: Duration.hours(1), ...claims }, secret)
     const run: Payment.Run = {
       env,
       http: client(env.baseUrl),
@@ -79,7 +80,11 @@ const runSteps = (o: Flags, userId: string, payer: PrivateKeyAccount, report: Re
       planSlug: o.planSlug,
       userId,
       payer,
-      tokens: { user: token(userId, []), admin: token("e2e-admin", ["admin"]), financeOps: token("e2e-finance-ops", ["finance_ops"]) },
+      tokens: {
+        user: yield* token(userId, []),
+        admin: yield* token("e2e-admin", ["admin"]),
+        financeOps: yield* token("e2e-finance-ops", ["finance_ops"])
+      },
       timeout: Duration.seconds(o.timeout)
     }
     const plan = yield* step("plan", Payment.ensurePlan(run))

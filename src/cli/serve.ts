@@ -3,9 +3,10 @@ import { Effect, Layer, Option } from "effect"
 import type { RpcConfig } from "../Config.ts"
 import { PgLive } from "../../services/Database.ts"
 import { SignerKey } from "../../services/QuoteSigner.ts"
+import { TokenVerifierConfig } from "../../services/TokenVerifierConfig.ts"
 import { appLayer } from "../App.ts"
 import { migrate, pointNetworkAt, RpcConfigEnv, seedFromEnvironment } from "../Bootstrap.ts"
-import { JwtSecret, PortConfig } from "../Config.ts"
+import { PortConfig } from "../Config.ts"
 import { DEMO_PLAN, registerDemo } from "../Demo.ts"
 import { Anvil } from "../devnet/Anvil.ts"
 import { refuseDevelopmentValues, withDevelopmentDefaults } from "../devnet/DevelopmentConfig.ts"
@@ -36,7 +37,7 @@ const embeddedDevnet = (port: Option.Option<number>) =>
   }).pipe(Effect.provide(PgLive))
 
 /** Secrets every start needs, read before anything starts so a missing one is named at once. */
-const requiredSecrets = Effect.all([JwtSecret, SignerKey])
+const requiredSecrets = Effect.all([TokenVerifierConfig, SignerKey])
 
 const run = (devnetPort: Option.Option<number>, rpc: Option.Option<RpcConfig>) =>
   Effect.gen(function*() {

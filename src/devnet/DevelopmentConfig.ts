@@ -22,12 +22,22 @@ const knownDevelopmentValues: Readonly<Record<string, ReadonlyArray<string>>> = 
   BILLING_SIGNER_PRIVATE_KEY: DevAccounts
 }
 
+/** A development value stands aside when the environment picks another kind of token verifier. */
+const displacedBy: Readonly<Record<string, ReadonlyArray<string>>> = {
+  BILLING_AUTH_JWT_SECRET: ["BILLING_AUTH_JWKS_URL", "BILLING_AUTH_PUBLIC_KEY"]
+}
+
 /** Runs `effect` with the development values beneath the current configuration (the environment wins). */
 export const withDevelopmentDefaults = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.configProviderWith((current) =>
-    Effect.withConfigProvider(
-      effect,
-      current.pipe(ConfigProvider.orElse(() => ConfigProvider.fromMap(new Map(Object.entries(developmentDefaults)))))
+    Effect.flatMap(
+      Effect.filter(Object.entries(developmentDefaults), ([name]) =>
+        Effect.map(
+          Effect.forEach(displacedBy[name] ?? [], (other) => current.load(Config.option(Config.string(other)))),
+          (others) => others.every(Option.isNone)
+        )).pipe(Effect.orDie),
+      (defaults) =>
+        Effect.withConfigProvider(effect, current.pipe(ConfigProvider.orElse(() => ConfigProvider.fromMap(new Map(defaults)))))
     )
   )
 

@@ -1,8 +1,8 @@
 import { HttpApiMiddleware, HttpApiSecurity } from "@effect/platform"
-import { Clock, Context, Effect, Either, Layer, Redacted, Schema } from "effect"
-import { JwtSecret } from "../Config.ts"
-import { Forbidden, Unauthorized } from "../domain/Errors.ts"
-import { type Role, verifyJwt } from "../domain/Jwt.ts"
+import { Context, Effect, Layer, Redacted, Schema } from "effect"
+import { TokenVerifier } from "../../services/TokenVerifier.ts"
+import { Forbidden, Unauthorized, Unavailable } from "../domain/Errors.ts"
+import type { Role } from "../domain/Token.ts"
 
 export interface User {
   readonly id: string
@@ -12,7 +12,7 @@ export interface User {
 export class CurrentUser extends Context.Tag("billing/CurrentUser")<CurrentUser, User>() {}
 
 const security = { bearer: HttpApiSecurity.bearer }
-const failure = Schema.Union(Unauthorized, Forbidden)
+const failure = Schema.Union(Unauthorized, Forbidden, Unavailable)
 
 /** Any signed-in user. */
 export class Authentication extends HttpApiMiddleware.Tag<Authentication>()("billing/Authentication", {
@@ -35,27 +35,24 @@ export class FinanceOpsOnly extends HttpApiMiddleware.Tag<FinanceOpsOnly>()("bil
   security
 }) {}
 
-export const resolveJwtSecret = JwtSecret
-
-const authenticate = (secret: Redacted.Redacted, required: Role | undefined) => (token: Redacted.Redacted) =>
+const authenticate = (verifier: TokenVerifier, required: Role | undefined) => (token: Redacted.Redacted) =>
   Effect.gen(function*() {
     const raw = Redacted.value(token)
     if (raw === "") return yield* Effect.fail(new Unauthorized({ error: "unauthorized", message: "a bearer token is required" }))
-    const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
-    const claims = verifyJwt(raw, Redacted.value(secret), now)
-    if (Either.isLeft(claims)) return yield* Effect.fail(new Unauthorized({ error: "unauthorized", message: claims.left }))
-    const user: User = { id: claims.right.sub, roles: claims.right.roles }
+    const claims = yield* verifier.verify(raw).pipe(Effect.catchTags({
+      InvalidToken: (e) => Effect.fail(new Unauthorized({ error: "unauthorized", message: e.reason })),
+      TokenKeysUnavailable: () => Effect.fail(new Unavailable({ error: "not_ready", message: "token signing keys are unavailable, try again" }))
+    }))
+    const user: User = { id: claims.sub, roles: claims.roles }
     if (required !== undefined && !user.roles.includes(required)) {
       return yield* Effect.fail(new Forbidden({ error: "forbidden", message: `role ${required} is required` }))
     }
     return user
   })
 
-export const AuthLive = Layer.unwrapEffect(Effect.gen(function*() {
-  const secret = yield* resolveJwtSecret
-  return Layer.mergeAll(
-    Layer.succeed(Authentication, { bearer: authenticate(secret, undefined) }),
-    Layer.succeed(AdminOnly, { bearer: authenticate(secret, "admin") }),
-    Layer.succeed(FinanceOpsOnly, { bearer: authenticate(secret, "finance_ops") })
-  )
-}))
+export const AuthLive = Layer.unwrapEffect(Effect.map(TokenVerifier, (verifier) =>
+  Layer.mergeAll(
+    Layer.succeed(Authentication, { bearer: authenticate(verifier, undefined) }),
+    Layer.succeed(AdminOnly, { bearer: authenticate(verifier, "admin") }),
+    Layer.succeed(FinanceOpsOnly, { bearer: authenticate(verifier, "finance_ops") })
+  ))).pipe(Layer.provide(TokenVerifier.Default))

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Schema } from "effect"
+import { Effect, Schema } from "effect"
+import { jwtVerify } from "jose"
 import { spawn, spawnSync } from "node:child_process"
 import { readdirSync } from "node:fs"
 import { createInterface } from "node:readline"
@@ -8,7 +9,6 @@ import { createPublicClient, http } from "viem"
 import { SubscriptionPassAbi } from "../../src/contracts/abi.ts"
 import { freePort } from "../../src/devnet/Anvil.ts"
 import { DevnetInfo } from "../../src/devnet/Devnet.ts"
-import { verifyJwt } from "../../src/domain/Jwt.ts"
 import { freshDatabaseUrl } from "../support/database.ts"
 
 const BIN = fileURLToPath(new URL("../../bin/evm-billing.js", import.meta.url))
@@ -17,18 +17,35 @@ const run = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, encoding: "utf8", timeout: 60_000 })
 
 describe("evm-billing CLI", () => {
-  it("token prints a bearer token signed with BILLING_AUTH_JWT_SECRET, with the given roles", () => {
-    const secret = "cli-test-secret-0123456789"
-    const out = run(["token", "--user-id", "u-42", "--roles", "admin,finance_ops"], { BILLING_AUTH_JWT_SECRET: secret })
+  it("token prints an HS256 token signed with BILLING_AUTH_JWT_SECRET through jose, with the given roles and an expiry", async () => {
+    const secret = "cli-test-secret-0123456789abcdefgh"
+    const out = run(["token", "--user-id", "u-42", "--roles", "admin,finance_ops", "--ttl", "600"], {
+      BILLING_AUTH_JWT_SECRET: secret,
+      BILLING_AUTH_ISSUER: "https://issuer.test",
+      BILLING_AUTH_AUDIENCE: "billing"
+    })
     assert.strictEqual(out.status, 0, out.stderr)
-    const claims = verifyJwt(out.stdout.trim(), secret, Math.floor(Date.now() / 1000))
-    assert.isTrue(Either.isRight(claims))
-    if (Either.isRight(claims)) {
-      assert.strictEqual(claims.right.sub, "u-42")
-      assert.deepStrictEqual(claims.right.roles, ["admin", "finance_ops"])
-    }
+    const { payload, protectedHeader } = await jwtVerify(out.stdout.trim(), new TextEncoder().encode(secret), {
+      algorithms: ["HS256"],
+      issuer: "https://issuer.test",
+      audience: "billing",
+      requiredClaims: ["exp", "iat"]
+    })
+    assert.strictEqual(protectedHeader.alg, "HS256")
+    assert.strictEqual(payload.sub, "u-42")
+    assert.deepStrictEqual(payload["roles"], ["admin", "finance_ops"])
+    assert.strictEqual(payload.exp! - payload.iat!, 600)
     const bad = run(["token", "--user-id", "u", "--roles", "root"], { BILLING_AUTH_JWT_SECRET: secret })
     assert.notStrictEqual(bad.status, 0)
+  })
+
+  it("token refuses a short secret and a reserved subject", () => {
+    const short = run(["token", "--user-id", "u"], { BILLING_AUTH_JWT_SECRET: "too-short-0123456789" })
+    assert.notStrictEqual(short.status, 0)
+    assert.include(short.stderr + short.stdout, "BILLING_AUTH_JWT_SECRET must be at least 32 characters")
+    const reserved = run(["token", "--user-id", "System:scheduler"], { BILLING_AUTH_JWT_SECRET: "cli-test-secret-0123456789abcdefgh" })
+    assert.notStrictEqual(reserved.status, 0)
+    assert.strictEqual(reserved.stdout, "")
   })
 
   it("a bad environment variable stops start-up with a message naming it", () => {

@@ -8,7 +8,7 @@ import { assert, layer } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { randomBytes } from "node:crypto"
 import { PlanView } from "../../src/domain/Plan.ts"
-import { signJwt } from "../../src/domain/Jwt.ts"
+import { signTestJwt } from "../support/jwt.ts"
 import { Readiness } from "../../src/http/Public/Api.ts"
 import { App, appHarness, decode, errorOf, type Harness, JWT_SECRET, registerContractAndPlan, type Response } from "../support/app.ts"
 import { devAccount } from "../support/anvil.ts"
@@ -93,8 +93,8 @@ layer(appHarness(), { timeout: 120_000, excludeTestServices: true })("admin role
         ["anonymous", undefined, 401, "unauthorized"],
         ["plain user", app.token("plain-user"), 403, "forbidden"],
         ["finance_ops only", app.token("finance-user", ["finance_ops"]), 403, "forbidden"],
-        ["signed with another secret", signJwt({ sub: "admin-1", roles: ["admin"], iat: now() }, "another-secret-0123456789abcdef"), 401, "unauthorized"],
-        ["expired", signJwt({ sub: "admin-1", roles: ["admin"], iat: now() - 7200, exp: now() - 60 }, JWT_SECRET), 401, "unauthorized"],
+        ["signed with another secret", signTestJwt({ sub: "admin-1", roles: ["admin"], iat: now() }, "another-secret-0123456789abcdef"), 401, "unauthorized"],
+        ["expired", signTestJwt({ sub: "admin-1", roles: ["admin"], iat: now() - 7200, exp: now() - 60 }, JWT_SECRET), 401, "unauthorized"],
         ["malformed", "not-a-jwt", 401, "unauthorized"]
       ]
       for (const [who, token, status, code] of denied) {

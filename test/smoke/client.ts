@@ -5,7 +5,7 @@
 import { Effect, Schema } from "effect"
 import { randomBytes } from "node:crypto"
 import { DEV_JWT_SECRET } from "../../src/devnet/DevelopmentConfig.ts"
-import { signJwt } from "../../src/domain/Jwt.ts"
+import { signTestJwt } from "../support/jwt.ts"
 
 /** vitest.smoke.config.ts hands BASE_URL on as SMOKE_BASE_URL (Vite owns BASE_URL inside tests). */
 export const baseUrl = (process.env["SMOKE_BASE_URL"] ?? "").replace(/\/+$/, "")
@@ -19,7 +19,7 @@ export const ROLES: ReadonlyArray<Role> = ["anonymous", "user", "admin", "financ
 const now = Math.floor(Date.now() / 1000)
 /** A user of this run only: nothing it does touches real users. */
 export const smokeUser = `smoke-${randomBytes(6).toString("hex")}`
-export const sign = (sub: string, roles: ReadonlyArray<string>, key = secret) => signJwt({ sub, roles, iat: now, exp: now + 3600 }, key)
+export const sign = (sub: string, roles: ReadonlyArray<string>, key = secret) => signTestJwt({ sub, roles, iat: now, exp: now + 3600 }, key)
 
 export const tokens: Record<Role, string | undefined> = {
   anonymous: undefined,

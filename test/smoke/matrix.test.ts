@@ -5,7 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Schema } from "effect"
-import { signJwt } from "../../src/domain/Jwt.ts"
+import { signTestJwt } from "../support/jwt.ts"
 import { ErrorBody, request, ROLES, secret, sign, smokeUser, tokens } from "./client.ts"
 import { expected, HARMLESS_BODY, routes } from "./routes.ts"
 
@@ -47,7 +47,7 @@ describe("allow/deny matrix", () => {
   it.effect("a token signed with another key, or expired, is refused on every protected route", () =>
     Effect.gen(function*() {
       const forged = sign(smokeUser, ["admin", "finance_ops"], "not-the-server-secret-0123456789")
-      const expired = signJwt({ sub: smokeUser, roles: ["admin", "finance_ops"], iat: 1_600_000_000, exp: 1_600_000_060 }, secret)
+      const expired = signTestJwt({ sub: smokeUser, roles: ["admin", "finance_ops"], iat: 1_600_000_000, exp: 1_600_000_060 }, secret)
       for (const route of routes.filter((r) => r.access !== "public" && r.access !== "signed")) {
         for (const token of [forged, expired, "not-a-jwt"]) {
           const res = yield* request(route.method, route.url, { token })

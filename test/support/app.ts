@@ -13,11 +13,11 @@ import { seedFromEnvironment } from "../../src/Bootstrap.ts"
 import { SubscriptionPassAbi } from "../../src/contracts/abi.ts"
 import { freePort } from "../../src/devnet/Anvil.ts"
 import { DEV_SIGNER_PRIVATE_KEY } from "../../src/devnet/Deploy.ts"
-import { signJwt } from "../../src/domain/Jwt.ts"
 import { signWebhook } from "../../src/domain/WebhookSignature.ts"
 import { runMigrations } from "../../services/Migrations.ts"
 import { startTestDevnet, type TestDevnetHandle } from "./anvil.ts"
 import { freshDatabaseUrl } from "./database.ts"
+import { testToken } from "./jwt.ts"
 
 export const JWT_SECRET = "test-jwt-secret-0123456789abcdef"
 export const WEBHOOK_SECRET = "test-webhook-secret-0123456789"
@@ -63,7 +63,7 @@ const makeHarness = (
 ) => {
   const request = call(baseUrl)
   const now = () => Math.floor(Date.now() / 1000)
-  const token = (sub: string, roles: ReadonlyArray<string> = []) => signJwt({ sub, roles, iat: now(), exp: now() + 3600 }, JWT_SECRET)
+  const token = (sub: string, roles: ReadonlyArray<string> = []) => testToken(sub, roles, JWT_SECRET)
   /** Posts a Standard Webhooks signed event; `id`, `timestamp` and `secret` can be overridden to test rejections. */
   const webhook = (event: unknown, over: { id?: string; timestamp?: number; secret?: string; signature?: string } = {}) => {
     const raw = JSON.stringify(event)
