@@ -9,7 +9,7 @@ import { DEV_SIGNER_PRIVATE_KEY, DevAccounts } from "../../src/devnet/Deploy.ts"
 import { DEV_JWT_SECRET } from "../../src/devnet/DevelopmentConfig.ts"
 
 const BIN = fileURLToPath(new URL("../../bin/evm-billing.js", import.meta.url))
-const SECRETS = ["BILLING_AUTH_JWT_SECRET", "BILLING_SIGNER_PRIVATE_KEY"]
+const SECRETS = ["BILLING_AUTH_JWT_SECRET", "BILLING_AUTH_JWKS_URL", "BILLING_AUTH_PUBLIC_KEY", "BILLING_SIGNER_PRIVATE_KEY"]
 
 /** `serve` in a production environment: the operator's variables, none of the secrets unless given. */
 const serve = (env: Record<string, string>) => {
@@ -24,7 +24,8 @@ const serve = (env: Record<string, string>) => {
         ...env
       },
       encoding: "utf8",
-      timeout: 60_000
+      // Generous: these start-ups compete with other test processes for the CPU.
+      timeout: 100_000
     }, (error, _stdout, stderr) => resolve({ status: error === null ? 0 : (error.code as number | null), stderr }))
   })
 }
@@ -32,11 +33,25 @@ const serve = (env: Record<string, string>) => {
 const PRODUCTION_JWT = "a-production-secret-0123456789abcdef"
 const PRODUCTION_SIGNER = `0x${"11".repeat(32)}`
 
-describe.concurrent("a production start fails closed", () => {
-  it("without BILLING_AUTH_JWT_SECRET it refuses to start and names the variable", async () => {
+// One start-up at a time: concurrent ones starve each other on a busy machine until the kill timeout.
+describe("a production start fails closed", () => {
+  it("without a token verifier it refuses to start and names the three variables", async () => {
     const out = await serve({ BILLING_SIGNER_PRIVATE_KEY: PRODUCTION_SIGNER })
     assert.notStrictEqual(out.status, 0)
-    assert.include(out.stderr, "BILLING_AUTH_JWT_SECRET")
+    for (const name of ["BILLING_AUTH_JWT_SECRET", "BILLING_AUTH_JWKS_URL", "BILLING_AUTH_PUBLIC_KEY"]) assert.include(out.stderr, name)
+    assert.notInclude(out.stderr, "applied migration")
+  })
+
+  it("with two token verifiers it refuses to start, naming them", async () => {
+    const out = await serve({
+      BILLING_SIGNER_PRIVATE_KEY: PRODUCTION_SIGNER,
+      BILLING_AUTH_JWT_SECRET: PRODUCTION_JWT,
+      BILLING_AUTH_JWKS_URL: "https://id.example/.well-known/jwks.json",
+      BILLING_AUTH_AUDIENCE: "billing"
+    })
+    assert.notStrictEqual(out.status, 0)
+    assert.include(out.stderr, "BILLING_AUTH_JWT_SECRET, BILLING_AUTH_JWKS_URL are set")
+    assert.notInclude(out.stderr, PRODUCTION_JWT)
     assert.notInclude(out.stderr, "applied migration")
   })
 
