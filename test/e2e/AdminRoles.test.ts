@@ -1,6 +1,6 @@
 /**
- * Who may call what: every admin route denies anonymous, plain, finance_ops-only, foreign-signed and
- * expired tokens, and serves admin. Admin changes are audited (without secrets, invariants 9 and 10);
+ * Who may call what: every admin route denies anonymous, plain, finance_ops-only, foreign-signed, expired,
+ * expiry-less and service-actor tokens, and serves admin. Admin changes are audited (without secrets, invariants 9 and 10);
  * plan deletion is hard when unused and soft once a checkout refers to it. Public routes need no token.
  */
 import { SqlClient } from "@effect/sql"
@@ -93,7 +93,9 @@ layer(appHarness(), { timeout: 120_000, excludeTestServices: true })("admin role
         ["anonymous", undefined, 401, "unauthorized"],
         ["plain user", app.token("plain-user"), 403, "forbidden"],
         ["finance_ops only", app.token("finance-user", ["finance_ops"]), 403, "forbidden"],
-        ["signed with another secret", signTestJwt({ sub: "admin-1", roles: ["admin"], iat: now() }, "another-secret-0123456789abcdef"), 401, "unauthorized"],
+        ["signed with another secret", signTestJwt({ sub: "admin-1", roles: ["admin"], iat: now(), exp: now() + 600 }, "another-secret-0123456789abcdef"), 401, "unauthorized"],
+        ["without exp", signTestJwt({ sub: "admin-1", roles: ["admin"], iat: now() }, JWT_SECRET), 401, "unauthorized"],
+        ["a service actor", signTestJwt({ sub: "system:payment-processor", roles: ["admin"], iat: now(), exp: now() + 600 }, JWT_SECRET), 401, "unauthorized"],
         ["expired", signTestJwt({ sub: "admin-1", roles: ["admin"], iat: now() - 7200, exp: now() - 60 }, JWT_SECRET), 401, "unauthorized"],
         ["malformed", "not-a-jwt", 401, "unauthorized"]
       ]
@@ -108,6 +110,25 @@ layer(appHarness(), { timeout: 120_000, excludeTestServices: true })("admin role
         const res = yield* app.request("GET", `${ADMIN}/${r}/denied-${r}`, { token: app.admin })
         assert.strictEqual(res.status, 404, `denied create of ${r} created nothing`)
       }
+    }))
+
+  it.effect("a token without exp, or with a subject in the service-actor namespace, gets 401 naming why and never the token", () =>
+    Effect.gen(function*() {
+      const app = yield* App
+      const cases = [
+        [signTestJwt({ sub: "user-1", roles: [], iat: now() }, JWT_SECRET), "token has no expiry (exp)"],
+        [signTestJwt({ sub: "system:scheduler", roles: [], exp: now() + 600 }, JWT_SECRET), "token subject is in the reserved service namespace"],
+        [signTestJwt({ sub: "SYSTEM:payment-processor", roles: ["admin"], exp: now() + 600 }, JWT_SECRET), "token subject is in the reserved service namespace"]
+      ] as const
+      for (const [token, message] of cases) {
+        for (const path of ["/v1/billing/me/summary", `${ADMIN}/plans`]) {
+          const res = yield* app.request("GET", path, { token })
+          assert.strictEqual(res.status, 401, path)
+          assert.deepStrictEqual(errorOf(res), { error: "unauthorized", message })
+          assert.notInclude(JSON.stringify(res.body), token.split(".")[1]!)
+        }
+      }
+      assert.strictEqual((yield* app.request("GET", "/v1/billing/me/summary", { token: app.token("user-1") })).status, 200)
     }))
 
   it.effect("admin CRUD works on every route, each change audited once, no secret in the trail", () =>
