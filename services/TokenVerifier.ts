@@ -108,6 +108,6 @@ export class TokenVerifier extends Effect.Service<TokenVerifier>()("billing/Toke
       })
     }, Effect.tapErrorTag("TokenKeysUnavailable", (e) => Effect.logWarning("token signing keys unavailable", e.reason)))
 
-    return { verify, kind: settings.keys.kind } as const
+    return { verify } as const
   })
 }) {}

@@ -6,6 +6,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Exit, Layer, TestClock } from "effect"
 import { jwtVerify, SignJWT } from "jose"
 import { TokenVerifier } from "../../services/TokenVerifier.ts"
+import { TokenVerifierConfig } from "../../services/TokenVerifierConfig.ts"
+import { withDevelopmentDefaults } from "../../src/devnet/DevelopmentConfig.ts"
 import { signTestJwt, testToken } from "../support/jwt.ts"
 
 const SECRET = "unit-test-secret-0123456789abcdefgh"
@@ -162,5 +164,16 @@ describe("TokenVerifier configuration", () => {
       assert.strictEqual(yield* jwks("http://127.0.0.1:9/jwks"), "built")
       assert.strictEqual(yield* jwks("http://localhost:9/jwks"), "built")
       assert.include(yield* failure({ BILLING_AUTH_JWKS_URL: "https://id.example/jwks" }), "BILLING_AUTH_AUDIENCE is required")
+    }))
+
+  it.effect("the devnet's default secret stands aside when the environment names a JWKS URL or a PEM key", () =>
+    Effect.gen(function*() {
+      const kindWith = (env: Record<string, string>) =>
+        Effect.map(
+          withDevelopmentDefaults(TokenVerifierConfig).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))),
+          (settings) => settings.keys.kind
+        )
+      assert.strictEqual(yield* kindWith({}), "secret")
+      assert.strictEqual(yield* kindWith({ BILLING_AUTH_JWKS_URL: "https://id.example/jwks", BILLING_AUTH_AUDIENCE: "billing" }), "jwks")
     }))
 })
