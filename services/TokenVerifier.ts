@@ -53,7 +53,8 @@ const resolveKeys = (keys: KeySource) =>
           remote(header, token).catch((e: unknown) => {
             // An unknown or ambiguous kid is the token's fault; anything else is the key set's.
             if (e instanceof errors.JWKSNoMatchingKey || e instanceof errors.JWKSMultipleMatchingKeys) throw e
-            throw new KeySetFailure(`${where}: ${e instanceof Error ? e.name : "error"}`)
+            // jose's and fetch's messages are fixed texts (no token, no key material).
+            throw new KeySetFailure(`${where}: ${e instanceof Error ? e.message.slice(0, 200) : "unknown failure"}`)
           })
         return { key, algorithms: [...JWKS_ALGORITHMS] } as const
       }
