@@ -15,7 +15,7 @@ import { freshDatabaseUrl } from "../support/database.ts"
 export const BIN = fileURLToPath(new URL("../../bin/evm-billing.js", import.meta.url))
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url))
 
-export const JWT_SECRET = "cli-smoke-jwt-secret-0123456789"
+export const JWT_SECRET = "cli-smoke-jwt-secret-0123456789abcdef"
 export const WEBHOOK_SECRET = "cli-smoke-webhook-secret-0123456789"
 
 /**
