@@ -13,8 +13,8 @@ describe("migrations", () => {
       const { url } = yield* freshDatabaseUrl
       const run = runMigrations().pipe(Effect.provide(Layer.merge(pgLayer(url), NodeContext.layer)))
       const [a, b] = yield* Effect.all([run, run], { concurrency: 2 })
-      const applied = [...a, ...b].map(([id]) => id).sort()
-      const onDisk = readdirSync(MIGRATIONS_DIR).filter((f) => /^\d{3}_.*\.sql$/.test(f)).map((f) => Number(f.slice(0, 3))).sort()
+      const applied = [...a, ...b].map(([id]) => id).sort((x, y) => x - y)
+      const onDisk = readdirSync(MIGRATIONS_DIR).filter((f) => /^\d{3}_.*\.sql$/.test(f)).map((f) => Number(f.slice(0, 3))).sort((x, y) => x - y)
       assert.deepStrictEqual(applied, onDisk)
       assert.strictEqual((yield* run).length, 0)
       const rows = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
