@@ -9,7 +9,7 @@ import { DEV_SIGNER_PRIVATE_KEY, DevAccounts } from "../../src/devnet/Deploy.ts"
 import { DEV_JWT_SECRET } from "../../src/devnet/DevelopmentConfig.ts"
 
 const BIN = fileURLToPath(new URL("../../bin/evm-billing.js", import.meta.url))
-const SECRETS = ["BILLING_AUTH_JWT_SECRET", "BILLING_SIGNER_PRIVATE_KEY"]
+const SECRETS = ["BILLING_AUTH_JWT_SECRET", "BILLING_SIGNER_PRIVATE_KEY", "BILLING_SECRETS_KEY", "BILLING_SECRETS_PREVIOUS_KEYS"]
 
 /** `serve` in a production environment: the operator's variables, none of the secrets unless given. */
 const serve = (env: Record<string, string>) => {
@@ -24,30 +24,39 @@ const serve = (env: Record<string, string>) => {
         ...env
       },
       encoding: "utf8",
-      timeout: 60_000
+      // Several starts at once on a loaded machine: generous, still below the test timeout.
+      timeout: 110_000
     }, (error, _stdout, stderr) => resolve({ status: error === null ? 0 : (error.code as number | null), stderr }))
   })
 }
 
 const PRODUCTION_JWT = "a-production-secret-0123456789abcdef"
 const PRODUCTION_SIGNER = `0x${"11".repeat(32)}`
+const PRODUCTION_SECRETS_KEY = Buffer.from("a-production-secrets-key-0123456").toString("base64")
 
 describe.concurrent("a production start fails closed", () => {
   it("without BILLING_AUTH_JWT_SECRET it refuses to start and names the variable", async () => {
-    const out = await serve({ BILLING_SIGNER_PRIVATE_KEY: PRODUCTION_SIGNER })
+    const out = await serve({ BILLING_SIGNER_PRIVATE_KEY: PRODUCTION_SIGNER, BILLING_SECRETS_KEY: PRODUCTION_SECRETS_KEY })
     assert.notStrictEqual(out.status, 0)
     assert.include(out.stderr, "BILLING_AUTH_JWT_SECRET")
     assert.notInclude(out.stderr, "applied migration")
   })
 
   it("without BILLING_SIGNER_PRIVATE_KEY it refuses to start and names the variable", async () => {
-    const out = await serve({ BILLING_AUTH_JWT_SECRET: PRODUCTION_JWT })
+    const out = await serve({ BILLING_AUTH_JWT_SECRET: PRODUCTION_JWT, BILLING_SECRETS_KEY: PRODUCTION_SECRETS_KEY })
     assert.notStrictEqual(out.status, 0)
     assert.include(out.stderr, "BILLING_SIGNER_PRIVATE_KEY")
   })
 
+  it("without BILLING_SECRETS_KEY it refuses to start and names the variable", async () => {
+    const out = await serve({ BILLING_AUTH_JWT_SECRET: PRODUCTION_JWT, BILLING_SIGNER_PRIVATE_KEY: PRODUCTION_SIGNER })
+    assert.notStrictEqual(out.status, 0)
+    assert.include(out.stderr, "BILLING_SECRETS_KEY")
+    assert.notInclude(out.stderr, "applied migration")
+  })
+
   it("the public development JWT secret is refused", async () => {
-    const out = await serve({ BILLING_AUTH_JWT_SECRET: DEV_JWT_SECRET, BILLING_SIGNER_PRIVATE_KEY: PRODUCTION_SIGNER })
+    const out = await serve({ BILLING_AUTH_JWT_SECRET: DEV_JWT_SECRET, BILLING_SIGNER_PRIVATE_KEY: PRODUCTION_SIGNER, BILLING_SECRETS_KEY: PRODUCTION_SECRETS_KEY })
     assert.notStrictEqual(out.status, 0)
     assert.include(out.stderr, "BILLING_AUTH_JWT_SECRET holds a public development value")
     assert.notInclude(out.stderr, DEV_JWT_SECRET)
@@ -55,7 +64,7 @@ describe.concurrent("a production start fails closed", () => {
 
   it("every anvil development key is refused as the quote signer, whatever its case", async () => {
     const keys = [DEV_SIGNER_PRIVATE_KEY, DevAccounts[0].toUpperCase().replace("0X", "0x")]
-    const outs = await Promise.all(keys.map((key) => serve({ BILLING_AUTH_JWT_SECRET: PRODUCTION_JWT, BILLING_SIGNER_PRIVATE_KEY: key })))
+    const outs = await Promise.all(keys.map((key) => serve({ BILLING_AUTH_JWT_SECRET: PRODUCTION_JWT, BILLING_SIGNER_PRIVATE_KEY: key, BILLING_SECRETS_KEY: PRODUCTION_SECRETS_KEY })))
     for (const [i, out] of outs.entries()) {
       const key = keys[i]!
       assert.notStrictEqual(out.status, 0)
