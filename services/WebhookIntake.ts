@@ -56,11 +56,10 @@ export class WebhookIntake extends Effect.Service<WebhookIntake>()("billing/Webh
     const decoy = [new Uint8Array(randomBytes(32))]
 
     /** The contract's active secrets at `nowMs`; the global secret only when it has none. */
-    const keysOf = (entry: Option.Option<DirectoryEntry>, nowMs: number): ReadonlyArray<Uint8Array> => {
-      if (Option.isNone(entry)) return decoy
-      const active = entry.value.secrets.filter((s) => s.expiresAt === null || s.expiresAt > nowMs).map((s) => Redacted.value(s.key))
-      if (active.length > 0) return active
-      return Option.isSome(fallback) ? [fallback.value] : decoy
+    const keysOf = (entry: DirectoryEntry, nowMs: number): Option.Option<ReadonlyArray<Uint8Array>> => {
+      const active = entry.secrets.filter((s) => s.expiresAt === null || s.expiresAt > nowMs).map((s) => Redacted.value(s.key))
+      if (active.length > 0) return Option.some(active)
+      return Option.map(fallback, (key) => [key])
     }
 
     const unauthorized = (detail: string, slug: string | undefined) =>
@@ -77,10 +76,11 @@ export class WebhookIntake extends Effect.Service<WebhookIntake>()("billing/Webh
       const entry = slug === undefined ? Option.none() : yield* directory.lookup(slug)
       const nowMs = yield* Clock.currentTimeMillis
       const now = Math.floor(nowMs / 1000)
-      const keys = keysOf(entry, nowMs)
-      const verified = verifyWebhook({ ...headers, keys, body, nowSeconds: now })
+      const keys = Option.flatMap(entry, (e) => keysOf(e, nowMs))
+      // Verified before any branch, with the decoy when there is no key: every refusal costs the same.
+      const verified = verifyWebhook({ ...headers, keys: Option.getOrElse(keys, () => decoy), body, nowSeconds: now })
       if (Option.isNone(entry)) return yield* unauthorized(slug === undefined ? "no contract slug" : "unknown contract", slug)
-      if (keys === decoy) return yield* unauthorized("no webhook secret configured", slug)
+      if (Option.isNone(keys)) return yield* unauthorized("no webhook secret configured", slug)
       if (Either.isLeft(verified)) return yield* unauthorized(verified.left, slug)
       const event = decodeEvent(new TextDecoder().decode(body))
       if (Either.isLeft(event)) {

@@ -92,7 +92,10 @@ export class WebhookSecrets extends Effect.Service<WebhookSecrets>()("billing/We
 
     /** Newest first; retired ones stay listed as history. */
     const list = Effect.fn("WebhookSecrets.list")(function*(slug: string) {
-      yield* lockContract(slug).pipe(Effect.asVoid)
+      yield* sql`SELECT 1 FROM contracts WHERE slug = ${slug}`.pipe(
+        Effect.orDie,
+        Effect.filterOrFail((found) => found.length > 0, () => new ContractNotFound({ slug }))
+      )
       const rows = yield* sql`${select(slug)} ORDER BY created_at DESC, id LIMIT 100`.pipe(Effect.orDie, Effect.flatMap(decode))
       return rows.map(toView)
     }, transactional(sql))
