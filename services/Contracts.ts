@@ -1,9 +1,10 @@
-import { SqlClient } from "@effect/sql"
-import { Data, Effect, Option, Redacted, Schema } from "effect"
+import { SqlClient, type Statement } from "@effect/sql"
+import { Data, Effect, Option, Schema } from "effect"
 import { SubscriptionPassAbi } from "../src/contracts/abi.ts"
 import type { ContractCreate, ContractUpdate, ContractView } from "../src/domain/Contract.ts"
 import { Audit } from "./Audit.ts"
 import { decodeRows, IsoDate, transactional, uniqueAs } from "./Rows.ts"
+import { insertSealed, retireOthers, type SealedSecret } from "./WebhookSecrets.ts"
 
 export class ContractNotFound extends Data.TaggedError("ContractNotFound")<{ readonly slug: string }> {}
 export class ContractInUse extends Data.TaggedError("ContractInUse")<{ readonly message: string }> {}
@@ -22,7 +23,7 @@ const Row = Schema.Struct({
   mint_method: Schema.String,
   burn_method: Schema.String,
   events: Schema.Array(Schema.String),
-  webhook_secret: Schema.NullOr(Schema.String),
+  has_webhook_secret: Schema.Boolean,
   enabled: Schema.Boolean,
   created_at: IsoDate,
   updated_at: IsoDate
@@ -38,7 +39,6 @@ export interface Contract {
   readonly mintMethod: string
   readonly burnMethod: string
   readonly enabled: boolean
-  readonly webhookSecret: Option.Option<Redacted.Redacted>
 }
 
 const toContract = (r: Row): Contract => ({
@@ -48,64 +48,74 @@ const toContract = (r: Row): Contract => ({
   abi: r.abi,
   mintMethod: r.mint_method,
   burnMethod: r.burn_method,
-  enabled: r.enabled,
-  webhookSecret: Option.map(Option.fromNullable(r.webhook_secret), Redacted.make)
+  enabled: r.enabled
 })
 
-export const toView = ({ webhook_secret, ...rest }: Row): ContractView => ({
-  ...rest,
-  has_webhook_secret: webhook_secret !== null
-})
+export const toView = (r: Row): ContractView => r
+
+/** Secrets are write-only: a contract row shows only whether one is active now. */
+const HAS_SECRET = `EXISTS (SELECT 1 FROM contract_webhook_secrets s WHERE s.contract_slug = c.slug
+  AND s.retired_at IS NULL AND (s.expires_at IS NULL OR s.expires_at > now())) AS has_webhook_secret`
 
 export class Contracts extends Effect.Service<Contracts>()("billing/Contracts", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const audit = yield* Audit
 
-    const findRow = (slug: string) =>
-      sql`SELECT * FROM contracts WHERE slug = ${slug}`.pipe(Effect.orDie, Effect.flatMap(decode), Effect.map((r) => Option.fromNullable(r[0])))
+    const rowsWhere = (where: Statement.Fragment) =>
+      sql`SELECT c.*, ${sql.literal(HAS_SECRET)} FROM contracts c WHERE ${where} ORDER BY c.slug`.pipe(Effect.orDie, Effect.flatMap(decode))
+    const findRow = (slug: string) => Effect.map(rowsWhere(sql`c.slug = ${slug}`), (r) => Option.fromNullable(r[0]))
     const getRow = (slug: string) =>
       Effect.flatMap(findRow(slug), Option.match({
         onNone: () => Effect.fail(new ContractNotFound({ slug })),
         onSome: Effect.succeed
       }))
 
-    const list = sql`SELECT * FROM contracts ORDER BY slug`.pipe(Effect.orDie, Effect.flatMap(decode), Effect.map((rows) => rows.map(toView)))
+    const list = Effect.map(rowsWhere(sql`true`), (rows) => rows.map(toView))
 
     const get = (slug: string) => Effect.map(getRow(slug), toContract)
     const view = (slug: string) => Effect.map(getRow(slug), toView)
 
-    const create = Effect.fn("Contracts.create")(function*(input: ContractCreate, actor: Actor) {
-      const rows = yield* sql`INSERT INTO contracts (slug, network, address, abi, mint_method, burn_method, webhook_secret, enabled)
+    /** `secret` is sealed by the caller (WebhookSecrets.seal) and becomes the contract's first webhook secret. */
+    const create = Effect.fn("Contracts.create")(function*(input: Omit<ContractCreate, "webhook_secret">, actor: Actor, secret?: SealedSecret) {
+      yield* sql`INSERT INTO contracts (slug, network, address, abi, mint_method, burn_method, enabled)
         VALUES (${input.slug}, ${input.network}, ${input.address}, ${JSON.stringify(input.abi ?? SubscriptionPassAbi)}::jsonb,
-          ${input.mint_method}, ${input.burn_method}, ${input.webhook_secret ?? null}, ${input.enabled})
-        RETURNING *`.pipe(
-        uniqueAs(() => new ContractExists({ message: `contract ${input.slug} or address ${input.address} on ${input.network} already exists` })),
-        Effect.flatMap(decode)
+          ${input.mint_method}, ${input.burn_method}, ${input.enabled})`.pipe(
+        uniqueAs(() => new ContractExists({ message: `contract ${input.slug} or address ${input.address} on ${input.network} already exists` }))
       )
-      const created = toView(rows[0]!)
+      if (secret !== undefined) yield* insertSealed(sql, input.slug, secret)
+      const created = toView(yield* Effect.orDie(getRow(input.slug)))
       yield* audit.record({ actor: actor.id, action: "contract.create", resource: `contract:${input.slug}`, after: created, requestId: actor.requestId })
       return created
     }, transactional(sql))
 
-    const update = Effect.fn("Contracts.update")(function*(slug: string, patch: ContractUpdate, actor: Actor) {
-      const before = yield* sql`SELECT * FROM contracts WHERE slug = ${slug} FOR UPDATE`.pipe(Effect.orDie, Effect.flatMap(decode))
+    /** A sealed `secret` replaces every other secret at once (no overlap: use the webhook-secrets routes for that); null retires them all. */
+    const update = Effect.fn("Contracts.update")(function*(
+      slug: string,
+      patch: Omit<ContractUpdate, "webhook_secret">,
+      actor: Actor,
+      secret?: SealedSecret | null
+    ) {
+      const before = yield* sql`SELECT c.*, ${sql.literal(HAS_SECRET)} FROM contracts c WHERE c.slug = ${slug} FOR UPDATE OF c`.pipe(
+        Effect.orDie,
+        Effect.flatMap(decode)
+      )
       if (before[0] === undefined) return yield* new ContractNotFound({ slug })
       const b = before[0]
-      const rows = yield* sql`UPDATE contracts SET
+      yield* sql`UPDATE contracts SET
           network = ${patch.network ?? b.network},
           address = ${patch.address ?? b.address},
           abi = ${JSON.stringify(patch.abi ?? b.abi)}::jsonb,
           mint_method = ${patch.mint_method ?? b.mint_method},
           burn_method = ${patch.burn_method ?? b.burn_method},
-          webhook_secret = ${patch.webhook_secret === undefined ? b.webhook_secret : patch.webhook_secret},
           enabled = ${patch.enabled ?? b.enabled},
           updated_at = now()
-        WHERE slug = ${slug} RETURNING *`.pipe(
-        uniqueAs(() => new ContractExists({ message: "another contract has that address on that network" })),
-        Effect.flatMap(decode)
-      )
-      const after = toView(rows[0]!)
+        WHERE slug = ${slug}`.pipe(uniqueAs(() => new ContractExists({ message: "another contract has that address on that network" })))
+      if (secret !== undefined) {
+        if (secret !== null) yield* insertSealed(sql, slug, secret)
+        yield* retireOthers(sql, slug, secret === null ? null : secret.id)
+      }
+      const after = toView(yield* getRow(slug))
       yield* audit.record({ actor: actor.id, action: "contract.update", resource: `contract:${slug}`, before: toView(b), after, requestId: actor.requestId })
       return after
     }, transactional(sql))
@@ -118,17 +128,15 @@ export class Contracts extends Effect.Service<Contracts>()("billing/Contracts", 
       if ((uses?.n ?? 0) > 0) {
         return yield* new ContractInUse({ message: `contract ${slug} is used by plans or open checkouts; disable it instead` })
       }
-      const rows = yield* sql`DELETE FROM contracts WHERE slug = ${slug} RETURNING *`.pipe(Effect.orDie, Effect.flatMap(decode))
-      if (rows[0] === undefined) return yield* new ContractNotFound({ slug })
-      yield* audit.record({ actor: actor.id, action: "contract.delete", resource: `contract:${slug}`, before: toView(rows[0]), requestId: actor.requestId })
+      const before = yield* getRow(slug)
+      yield* sql`DELETE FROM contracts WHERE slug = ${slug}`.pipe(Effect.orDie)
+      yield* audit.record({ actor: actor.id, action: "contract.delete", resource: `contract:${slug}`, before: toView(before), requestId: actor.requestId })
     }, transactional(sql))
 
-    const listAll = sql`SELECT * FROM contracts ORDER BY slug`.pipe(Effect.orDie, Effect.flatMap(decode), Effect.map((rows) => rows.map(toContract)))
+    const listAll = Effect.map(rowsWhere(sql`true`), (rows) => rows.map(toContract))
     const listEnabled = Effect.map(listAll, (all) => all.filter((c) => c.enabled))
     const findByAddress = (network: string, address: string) =>
-      sql`SELECT * FROM contracts WHERE network = ${network} AND address = ${address.toLowerCase()}`.pipe(
-        Effect.orDie,
-        Effect.flatMap(decode),
+      rowsWhere(sql`c.network = ${network} AND c.address = ${address.toLowerCase()}`).pipe(
         Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toContract))
       )
 

@@ -5,6 +5,7 @@ import { CryptoConfig } from "../services/CryptoConfig.ts"
 import { DatabaseUrl, ensureDatabase, PgLive } from "../services/Database.ts"
 import { Gateways } from "../services/Gateways.ts"
 import { runMigrations } from "../services/Migrations.ts"
+import { encryptLegacySecrets } from "../services/WebhookSecretsAtRest.ts"
 import { GatewayConfig, jsonConfig, RpcConfig } from "./Config.ts"
 
 export const RpcConfigEnv = Config.option(jsonConfig("BILLING_RPC_CONFIG", RpcConfig))
@@ -14,8 +15,12 @@ export const GatewaysEnv = Config.option(jsonConfig("BILLING_EVM_GATEWAYS", Gate
 export const migrate = Effect.gen(function*() {
   const url = yield* DatabaseUrl
   yield* ensureDatabase(url)
-  const applied = yield* runMigrations().pipe(Effect.provide(Layer.merge(PgLive, NodeContext.layer)))
+  const { applied, sealed } = yield* Effect.all({ applied: runMigrations(), sealed: encryptLegacySecrets }).pipe(
+    Effect.provide(Layer.merge(PgLive, NodeContext.layer))
+  )
   for (const [id, name] of applied) yield* Effect.logInfo(`applied migration ${String(id).padStart(3, "0")}_${name}`)
+  // Secrets that migration 008 moved out of contracts are sealed in the same run (needs BILLING_SECRETS_KEY then).
+  if (sealed > 0) yield* Effect.logInfo(`encrypted ${sealed} webhook secret(s) stored in plain text`)
   return applied
 })
 

@@ -3,6 +3,7 @@ import { Effect, Layer, Option } from "effect"
 import type { RpcConfig } from "../Config.ts"
 import { PgLive } from "../../services/Database.ts"
 import { SignerKey } from "../../services/QuoteSigner.ts"
+import { PreviousSecretsKeys, SecretsKey } from "../../services/SecretsKeyring.ts"
 import { TokenVerifierConfig } from "../../services/TokenVerifierConfig.ts"
 import { appLayer } from "../App.ts"
 import { migrate, pointNetworkAt, RpcConfigEnv, seedFromEnvironment } from "../Bootstrap.ts"
@@ -37,7 +38,7 @@ const embeddedDevnet = (port: Option.Option<number>) =>
   }).pipe(Effect.provide(PgLive))
 
 /** Secrets every start needs, read before anything starts so a missing one is named at once. */
-const requiredSecrets = Effect.all([TokenVerifierConfig, SignerKey])
+const requiredSecrets = Effect.all([TokenVerifierConfig, SignerKey, SecretsKey, PreviousSecretsKeys])
 
 const run = (devnetPort: Option.Option<number>, rpc: Option.Option<RpcConfig>) =>
   Effect.gen(function*() {

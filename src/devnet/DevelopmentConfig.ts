@@ -10,16 +10,21 @@ import { DEV_SIGNER_PRIVATE_KEY, DevAccounts } from "./Deploy.ts"
 /** The public development JWT secret: tokens signed with it are accepted by a devnet server only. */
 export const DEV_JWT_SECRET = "evm-billing-development-secret-change-me"
 
+/** The public development key for secrets at rest (base64 of 32 bytes): accepted by a devnet server only. */
+export const DEV_SECRETS_KEY = "ZXZtLWJpbGxpbmctZGV2ZWxvcG1lbnQta2V5LTMyYiE="
+
 /** What the embedded devnet runs with when the environment does not say otherwise. */
 export const developmentDefaults: Readonly<Record<string, string>> = {
   BILLING_AUTH_JWT_SECRET: DEV_JWT_SECRET,
-  BILLING_SIGNER_PRIVATE_KEY: DEV_SIGNER_PRIVATE_KEY
+  BILLING_SIGNER_PRIVATE_KEY: DEV_SIGNER_PRIVATE_KEY,
+  BILLING_SECRETS_KEY: DEV_SECRETS_KEY
 }
 
 /** Values that are public and so refused outside the devnet, per variable. */
 const knownDevelopmentValues: Readonly<Record<string, ReadonlyArray<string>>> = {
   BILLING_AUTH_JWT_SECRET: [DEV_JWT_SECRET],
-  BILLING_SIGNER_PRIVATE_KEY: DevAccounts
+  BILLING_SIGNER_PRIVATE_KEY: DevAccounts,
+  BILLING_SECRETS_KEY: [DEV_SECRETS_KEY]
 }
 
 /** A development value stands aside when the environment picks another kind of token verifier. */

@@ -1,13 +1,11 @@
 import { Schema } from "effect"
 import { NetworkName } from "../Config.ts"
 import { Address, Slug } from "./Ids.ts"
+import { WebhookSecretValue } from "./WebhookSecret.ts"
 
 const MethodName = Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, { message: () => "must be a Solidity function name" }))
-// Messages never quote the value: it is a secret.
-const Secret = Schema.String.annotations({ message: () => "must be a string" }).pipe(
-  Schema.minLength(16, { message: () => "must be at least 16 characters" }),
-  Schema.maxLength(512, { message: () => "must be at most 512 characters" })
-)
+/** Create: the first webhook secret. Update: a new secret that replaces the others at once; null retires them all. */
+const Secret = WebhookSecretValue
 const Abi = Schema.Array(Schema.Record({ key: Schema.String, value: Schema.Unknown })).pipe(
   Schema.annotations({ description: "contract ABI (JSON array)" })
 )
@@ -35,7 +33,7 @@ export const ContractUpdate = Schema.Struct({
 })
 export type ContractUpdate = typeof ContractUpdate.Type
 
-/** What the API shows: the webhook secret is write-only. */
+/** What the API shows: the webhook secret is write-only; `has_webhook_secret` is true while one is active. */
 export const ContractView = Schema.Struct({
   slug: Schema.String,
   network: Schema.String,

@@ -15,7 +15,7 @@ export class BadRequest extends Schema.Class<BadRequest>("BadRequest")(
   HttpApiSchema.annotations({ status: 400 })
 ) {}
 export class Unauthorized extends Schema.Class<Unauthorized>("Unauthorized")(
-  shape("unauthorized", "invalid_signature"),
+  shape("unauthorized"),
   HttpApiSchema.annotations({ status: 401 })
 ) {}
 export class Forbidden extends Schema.Class<Forbidden>("Forbidden")(
@@ -23,7 +23,7 @@ export class Forbidden extends Schema.Class<Forbidden>("Forbidden")(
   HttpApiSchema.annotations({ status: 403 })
 ) {}
 export class NotFound extends Schema.Class<NotFound>("NotFound")(
-  shape("not_found", "plan_not_found", "contract_not_found", "gateway_not_found", "unknown_contract"),
+  shape("not_found", "plan_not_found", "contract_not_found", "gateway_not_found", "webhook_secret_not_found"),
   HttpApiSchema.annotations({ status: 404 })
 ) {}
 export class Conflict extends Schema.Class<Conflict>("Conflict")(
@@ -35,7 +35,9 @@ export class Conflict extends Schema.Class<Conflict>("Conflict")(
     "gateway_disabled",
     "contract_disabled",
     "network_unavailable",
-    "idempotency_key_reused"
+    "idempotency_key_reused",
+    "too_many_webhook_secrets",
+    "webhook_secret_inactive"
   ),
   HttpApiSchema.annotations({ status: 409 })
 ) {}

@@ -7,6 +7,7 @@ import { MeApi } from "./Me/Api.ts"
 import { OverviewApi } from "./Overview/Api.ts"
 import { PublicApi } from "./Public/Api.ts"
 import { WebhooksApi } from "./Webhooks/Api.ts"
+import { AdminWebhookSecretsApi } from "./WebhookSecrets/Api.ts"
 
 export class Api extends HttpApi.make("evm-billing")
   .add(PublicApi)
@@ -14,6 +15,7 @@ export class Api extends HttpApi.make("evm-billing")
   .add(MeApi)
   .add(WebhooksApi)
   .add(AdminContractsApi)
+  .add(AdminWebhookSecretsApi)
   .add(AdminPlansApi)
   .add(AdminGatewaysApi)
   .add(AdminAuditApi)

@@ -13,6 +13,7 @@ import { MeLive } from "./Me/Http.ts"
 import { OverviewLive } from "./Overview/Http.ts"
 import { PublicLive } from "./Public/Http.ts"
 import { WebhooksLive } from "./Webhooks/Http.ts"
+import { AdminWebhookSecretsLive } from "./WebhookSecrets/Http.ts"
 
 const describeDefect = (defect: unknown) =>
   defect instanceof Error ? `${defect.name}: ${defect.message}\n${defect.stack ?? ""}` : `defect of type ${typeof defect}`
@@ -56,7 +57,7 @@ const ErrorShape = HttpApiBuilder.middleware(Api, (app) =>
   ) as HttpApp.Default<BadRequest | NotFound | Internal>)
 
 export const ApiLive = HttpApiBuilder.api(Api).pipe(
-  Layer.provide([PublicLive, CheckoutLive, MeLive, WebhooksLive, AdminContractsLive, AdminPlansLive, AdminGatewaysLive, AdminAuditLive, OverviewLive]),
+  Layer.provide([PublicLive, CheckoutLive, MeLive, WebhooksLive, AdminContractsLive, AdminWebhookSecretsLive, AdminPlansLive, AdminGatewaysLive, AdminAuditLive, OverviewLive]),
   Layer.provide(AuthLive)
 )
 

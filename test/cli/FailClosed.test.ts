@@ -9,7 +9,7 @@ import { DEV_SIGNER_PRIVATE_KEY, DevAccounts } from "../../src/devnet/Deploy.ts"
 import { DEV_JWT_SECRET } from "../../src/devnet/DevelopmentConfig.ts"
 
 const BIN = fileURLToPath(new URL("../../bin/evm-billing.js", import.meta.url))
-const SECRETS = ["BILLING_AUTH_JWT_SECRET", "BILLING_AUTH_JWKS_URL", "BILLING_AUTH_PUBLIC_KEY", "BILLING_SIGNER_PRIVATE_KEY"]
+const SECRETS = ["BILLING_AUTH_JWT_SECRET", "BILLING_AUTH_JWKS_URL", "BILLING_AUTH_PUBLIC_KEY", "BILLING_SIGNER_PRIVATE_KEY", "BILLING_SECRETS_KEY", "BILLING_SECRETS_PREVIOUS_KEYS"]
 
 /** `serve` in a production environment: the operator's variables, none of the secrets unless given. */
 const serve = (env: Record<string, string>) => {
@@ -32,11 +32,12 @@ const serve = (env: Record<string, string>) => {
 
 const PRODUCTION_JWT = "a-production-secret-0123456789abcdef"
 const PRODUCTION_SIGNER = `0x${"11".repeat(32)}`
+const PRODUCTION_SECRETS_KEY = Buffer.from("a-production-secrets-key-0123456").toString("base64")
 
 // One start-up at a time: concurrent ones starve each other on a busy machine until the kill timeout.
 describe("a production start fails closed", () => {
   it("without a token verifier it refuses to start and names the three variables", async () => {
-    const out = await serve({ BILLING_SIGNER_PRIVATE_KEY: PRODUCTION_SIGNER })
+    const out = await serve({ BILLING_SECRETS_KEY: PRODUCTION_SECRETS_KEY, BILLING_SIGNER_PRIVATE_KEY: PRODUCTION_SIGNER })
     assert.notStrictEqual(out.status, 0)
     for (const name of ["BILLING_AUTH_JWT_SECRET", "BILLING_AUTH_JWKS_URL", "BILLING_AUTH_PUBLIC_KEY"]) assert.include(out.stderr, name)
     assert.notInclude(out.stderr, "applied migration")
@@ -44,6 +45,7 @@ describe("a production start fails closed", () => {
 
   it("with two token verifiers it refuses to start, naming them", async () => {
     const out = await serve({
+      BILLING_SECRETS_KEY: PRODUCTION_SECRETS_KEY,
       BILLING_SIGNER_PRIVATE_KEY: PRODUCTION_SIGNER,
       BILLING_AUTH_JWT_SECRET: PRODUCTION_JWT,
       BILLING_AUTH_JWKS_URL: "https://id.example/.well-known/jwks.json",
@@ -56,13 +58,20 @@ describe("a production start fails closed", () => {
   })
 
   it("without BILLING_SIGNER_PRIVATE_KEY it refuses to start and names the variable", async () => {
-    const out = await serve({ BILLING_AUTH_JWT_SECRET: PRODUCTION_JWT })
+    const out = await serve({ BILLING_SECRETS_KEY: PRODUCTION_SECRETS_KEY, BILLING_AUTH_JWT_SECRET: PRODUCTION_JWT })
     assert.notStrictEqual(out.status, 0)
     assert.include(out.stderr, "BILLING_SIGNER_PRIVATE_KEY")
   })
 
+  it("without BILLING_SECRETS_KEY it refuses to start and names the variable", async () => {
+    const out = await serve({ BILLING_AUTH_JWT_SECRET: PRODUCTION_JWT, BILLING_SIGNER_PRIVATE_KEY: PRODUCTION_SIGNER })
+    assert.notStrictEqual(out.status, 0)
+    assert.include(out.stderr, "BILLING_SECRETS_KEY")
+    assert.notInclude(out.stderr, "applied migration")
+  })
+
   it("the public development JWT secret is refused", async () => {
-    const out = await serve({ BILLING_AUTH_JWT_SECRET: DEV_JWT_SECRET, BILLING_SIGNER_PRIVATE_KEY: PRODUCTION_SIGNER })
+    const out = await serve({ BILLING_SECRETS_KEY: PRODUCTION_SECRETS_KEY, BILLING_AUTH_JWT_SECRET: DEV_JWT_SECRET, BILLING_SIGNER_PRIVATE_KEY: PRODUCTION_SIGNER })
     assert.notStrictEqual(out.status, 0)
     assert.include(out.stderr, "BILLING_AUTH_JWT_SECRET holds a public development value")
     assert.notInclude(out.stderr, DEV_JWT_SECRET)
@@ -70,7 +79,7 @@ describe("a production start fails closed", () => {
 
   it("every anvil development key is refused as the quote signer, whatever its case", async () => {
     const keys = [DEV_SIGNER_PRIVATE_KEY, DevAccounts[0].toUpperCase().replace("0X", "0x")]
-    const outs = await Promise.all(keys.map((key) => serve({ BILLING_AUTH_JWT_SECRET: PRODUCTION_JWT, BILLING_SIGNER_PRIVATE_KEY: key })))
+    const outs = await Promise.all(keys.map((key) => serve({ BILLING_SECRETS_KEY: PRODUCTION_SECRETS_KEY, BILLING_AUTH_JWT_SECRET: PRODUCTION_JWT, BILLING_SIGNER_PRIVATE_KEY: key })))
     for (const [i, out] of outs.entries()) {
       const key = keys[i]!
       assert.notStrictEqual(out.status, 0)

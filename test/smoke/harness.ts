@@ -43,6 +43,7 @@ export const isolatedEnv: Effect.Effect<Record<string, string>, never, Scope.Sco
     BILLING_NATS_PREFIX: prefix,
     BILLING_AUTH_JWT_SECRET: JWT_SECRET,
     BILLING_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    BILLING_SECRETS_KEY: Buffer.from("cli-smoke-secrets-key-0123456789").toString("base64"),
     BILLING_CONFIRMATION_POLL: "200 millis"
   }
 })

@@ -21,6 +21,8 @@ import { testToken } from "./jwt.ts"
 
 export const JWT_SECRET = "test-jwt-secret-0123456789abcdef"
 export const WEBHOOK_SECRET = "test-webhook-secret-0123456789"
+/** base64 of 32 bytes: the key that encrypts webhook secrets at rest in tests. */
+export const SECRETS_KEY = Buffer.from("test-secrets-key-0123456789abcde").toString("base64")
 export const CONFIRMATIONS = 2
 
 export interface Response {
@@ -59,7 +61,8 @@ const makeHarness = (
   baseUrl: string,
   devnet: TestDevnetHandle,
   prefix: string,
-  startInstance: Effect.Effect<Harness["baseUrl"], never, Scope.Scope>
+  startInstance: Effect.Effect<Harness["baseUrl"], never, Scope.Scope>,
+  startInstanceWith: Harness["startInstanceWith"]
 ) => {
   const request = call(baseUrl)
   const now = () => Math.floor(Date.now() / 1000)
@@ -90,6 +93,8 @@ const makeHarness = (
     webhook,
     /** Another instance of the whole service (own pool, NATS connection, consumers) on the same database and NATS. */
     startInstance,
+    /** Like `startInstance`, with some environment variables replaced (another DATABASE_URL, say). */
+    startInstanceWith,
     /** The same requests against another instance. */
     on: (otherBaseUrl: string) => call(otherBaseUrl)
   }
@@ -108,6 +113,7 @@ export interface Harness {
     over?: { id?: string; timestamp?: number; secret?: string; signature?: string }
   ) => Effect.Effect<Response>
   readonly startInstance: Effect.Effect<string, never, Scope.Scope>
+  readonly startInstanceWith: (env: Record<string, string>) => Effect.Effect<string, never, Scope.Scope>
   readonly on: (otherBaseUrl: string) => ReturnType<typeof call>
 }
 export class App extends Context.Tag("test/App")<App, Harness>() {}
@@ -172,6 +178,7 @@ export const appHarness = (options: AppOptions = {}) =>
       BILLING_NATS_PREFIX: prefix,
       BILLING_AUTH_JWT_SECRET: JWT_SECRET,
       BILLING_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      BILLING_SECRETS_KEY: SECRETS_KEY,
       BILLING_SIGNER_PRIVATE_KEY: DEV_SIGNER_PRIVATE_KEY,
       BILLING_PROCESSOR_MAX_DELIVERIES: "3",
       BILLING_PROCESSOR_RETRY_BASE_DELAY: "100 millis",
@@ -188,12 +195,14 @@ export const appHarness = (options: AppOptions = {}) =>
     }).pipe(Effect.provide(Layer.mergeAll(db, NodeContext.layer, config)), Effect.orDie)
 
     const quiet = Logger.minimumLogLevel(LogLevel.Warning)
-    const startInstance = Effect.gen(function*() {
+    const startInstanceWith = (over: Record<string, string>) => Effect.gen(function*() {
       const other = yield* freePort
-      yield* Layer.build(appLayer(other).pipe(Layer.provide(config), Layer.provide(quiet)))
+      const provider = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([...env, ...Object.entries(over)])))
+      yield* Layer.build(appLayer(other).pipe(Layer.provide(provider), Layer.provide(quiet)))
       return `http://127.0.0.1:${other}`
     }).pipe(Effect.orDie)
-    const harness = Layer.succeed(App, makeHarness(url, `http://127.0.0.1:${port}`, devnet, prefix, startInstance))
+    const startInstance = startInstanceWith({})
+    const harness = Layer.succeed(App, makeHarness(url, `http://127.0.0.1:${port}`, devnet, prefix, startInstance, startInstanceWith))
     // Streams of this prefix are removed when the file is done.
     const cleanup = Layer.scopedDiscard(Effect.flatMap(Nats, (nats) =>
       Effect.addFinalizer(() =>

@@ -1,7 +1,7 @@
 import { HttpApiBuilder, HttpIncomingMessage } from "@effect/platform"
 import { Effect, Layer, Option } from "effect"
 import { MAX_WEBHOOK_BYTES, WebhookIntake } from "../../../services/WebhookIntake.ts"
-import { BadRequest, NotFound, PayloadTooLarge, Unauthorized, Unavailable } from "../../domain/Errors.ts"
+import { BadRequest, PayloadTooLarge, Unauthorized, Unavailable } from "../../domain/Errors.ts"
 import { Api } from "../Api.ts"
 
 const tooLarge = new PayloadTooLarge({ error: "payload_too_large", message: "webhook body exceeds 64 KiB" })
@@ -27,9 +27,7 @@ export const WebhooksLive = HttpApiBuilder.group(Api, "webhooks", (handlers) =>
             WebhookRejected: ({ message, reason }) => {
               switch (reason) {
                 case "invalid_webhook": return Effect.fail(new BadRequest({ error: reason, message }))
-                case "unauthorized":
-                case "invalid_signature": return Effect.fail(new Unauthorized({ error: reason, message }))
-                case "unknown_contract": return Effect.fail(new NotFound({ error: reason, message }))
+                case "unauthorized": return Effect.fail(new Unauthorized({ error: reason, message }))
                 case "payload_too_large": return Effect.fail(new PayloadTooLarge({ error: reason, message }))
               }
             },
