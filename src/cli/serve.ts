@@ -4,7 +4,7 @@ import type { RpcConfig } from "../Config.ts"
 import { PgLive } from "../../services/Database.ts"
 import { SignerKey } from "../../services/QuoteSigner.ts"
 import { appLayer } from "../App.ts"
-import { migrate, pointNetworkAt, RpcConfigEnv, seedFromEnvironment } from "../Bootstrap.ts"
+import { admitRpcEndpoints, migrate, pointNetworkAt, RpcConfigEnv, seedFromEnvironment } from "../Bootstrap.ts"
 import { JwtSecret, PortConfig } from "../Config.ts"
 import { DEMO_PLAN, registerDemo } from "../Demo.ts"
 import { Anvil } from "../devnet/Anvil.ts"
@@ -42,6 +42,7 @@ const run = (devnetPort: Option.Option<number>, rpc: Option.Option<RpcConfig>) =
   Effect.gen(function*() {
     const port = yield* PortConfig
     yield* requiredSecrets
+    if (Option.isSome(rpc)) yield* admitRpcEndpoints(rpc.value)
     yield* migrate
     if (Option.isSome(rpc)) yield* seedFromEnvironment(rpc.value).pipe(Effect.provide(PgLive))
     else yield* embeddedDevnet(devnetPort)

@@ -11,7 +11,7 @@ const shape = <const Codes extends ReadonlyArray<string>>(...codes: Codes) => ({
 })
 
 export class BadRequest extends Schema.Class<BadRequest>("BadRequest")(
-  shape("invalid_request", "invalid_webhook", "network_not_offered", "invalid_plan", "invalid_cursor"),
+  shape("invalid_request", "invalid_webhook", "network_not_offered", "invalid_plan", "invalid_cursor", "invalid_rpc_endpoint"),
   HttpApiSchema.annotations({ status: 400 })
 ) {}
 export class Unauthorized extends Schema.Class<Unauthorized>("Unauthorized")(
@@ -35,7 +35,8 @@ export class Conflict extends Schema.Class<Conflict>("Conflict")(
     "gateway_disabled",
     "contract_disabled",
     "network_unavailable",
-    "idempotency_key_reused"
+    "idempotency_key_reused",
+    "chain_id_frozen"
   ),
   HttpApiSchema.annotations({ status: 409 })
 ) {}
