@@ -22,6 +22,14 @@ const ProbeTimeout = Config.duration("BILLING_RPC_TIMEOUT").pipe(Config.withDefa
 
 export type EndpointRefusalReason = string
 
+/** Host name → addresses (the system resolver); a test layer stands in for DNS answers an attacker would give. */
+export class HostResolver extends Effect.Service<HostResolver>()("billing/HostResolver", {
+  succeed: {
+    lookup: (host: string): Effect.Effect<ReadonlyArray<string>, unknown> =>
+      Effect.map(Effect.tryPromise(() => lookup(host, { all: true, verbatim: true })), (answers) => answers.map((a) => a.address))
+  }
+}) {}
+
 /** An endpoint the service will not trust; `message` never holds the URL. */
 export class EndpointRefused extends Data.TaggedError("EndpointRefused")<{
   readonly reason: EndpointRefusalReason
@@ -37,13 +45,11 @@ export class EndpointGuard extends Effect.Service<EndpointGuard>()("billing/Endp
   effect: Effect.gen(function*() {
     const policy = yield* EndpointPolicyConfig
     const timeout = yield* ProbeTimeout
+    const resolver = yield* HostResolver
 
+    // No answer (or none in time) is an empty list: refused as unresolved.
     const resolve = (host: string) =>
-      Effect.tryPromise(() => lookup(host, { all: true, verbatim: true })).pipe(
-        Effect.timeout(timeout),
-        Effect.map((answers) => answers.map((a) => a.address)),
-        Effect.orElseSucceed((): ReadonlyArray<string> => [])
-      )
+      resolver.lookup(host).pipe(Effect.timeout(timeout), Effect.orElseSucceed((): ReadonlyArray<string> => []))
 
     /** The policy for one URL, its host resolved. */
     const admit = (url: string) =>
@@ -75,5 +81,6 @@ export class EndpointGuard extends Effect.Service<EndpointGuard>()("billing/Endp
       }).pipe(Effect.withSpan("EndpointGuard.prove", { attributes: { chain_id: chainId } }))
 
     return { policy, admit, prove } as const
-  })
+  }),
+  dependencies: [HostResolver.Default]
 }) {}
