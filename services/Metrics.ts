@@ -19,7 +19,10 @@ export const rpcFailoversTotal = Metric.counter("billing_rpc_failovers_total", {
   description: "Calls that moved from one RPC endpoint to another after a retryable error"
 })
 export const rpcEndpointHealthy = Metric.gauge("billing_rpc_endpoint_healthy", {
-  description: "1 when the RPC endpoint's last request succeeded (or it is untried), 0 while it is failing"
+  description: "1 when the RPC endpoint proved the network's chain id and its last request succeeded, 0 otherwise"
+})
+export const rpcChainMismatchTotal = Metric.counter("billing_rpc_chain_mismatch_total", {
+  description: "Probes in which an RPC endpoint answered eth_chainId with another chain id than its network's"
 })
 
 // Payments, subscriptions, contracts, chain.

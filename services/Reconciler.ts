@@ -76,7 +76,8 @@ export class Reconciler extends Effect.Service<Reconciler>()("billing/Reconciler
           ? [{ log, args: event.value.args }]
           : []
       })
-      const keyOf = (log: Log) => `${net.chain_id}:${log.transactionHash}:${log.logIndex}`
+      // Keyed by the payment's own chain id, as the processor keys it: never by the current config.
+      const keyOf = (chainId: number, log: Log) => `${chainId}:${log.transactionHash}:${log.logIndex}`
 
       const compare = Effect.fn("Reconciler.compare")(function*(republish: boolean) {
         const found: Array<Mismatch> = []
@@ -89,7 +90,8 @@ export class Reconciler extends Effect.Service<Reconciler>()("billing/Reconciler
             mismatch("unknown_order", "a Minted event for an order no checkout issued")
             continue
           }
-          if (!(yield* processed(keyOf(log)))) {
+          const key = keyOf(payment.value.chain_id, log)
+          if (!(yield* processed(key))) {
             mismatch("missing", "on chain, not in the ledger")
             if (republish) {
               const event: ChainEvent = {
@@ -107,7 +109,7 @@ export class Reconciler extends Effect.Service<Reconciler>()("billing/Reconciler
               yield* nats.publish(nats.subjects.chain(net.chain_id), new TextEncoder().encode(JSON.stringify(event)), {
                 msgId: `${net.chain_id}:${log.blockHash}:${log.logIndex}:reconcile`
               })
-              resent.push(keyOf(log))
+              resent.push(key)
             }
             continue
           }

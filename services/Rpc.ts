@@ -1,4 +1,4 @@
-import { Clock, Config, Duration, Effect, Metric, Option, Schedule, SynchronizedRef } from "effect"
+import { Clock, Config, Duration, Effect, Either, Metric, Option, Schedule, SynchronizedRef } from "effect"
 import {
   BaseError,
   createPublicClient,
@@ -8,8 +8,24 @@ import {
   TransactionReceiptNotFoundError
 } from "viem"
 import { CryptoConfig, type NetworkConfig } from "./CryptoConfig.ts"
-import { labelled, rpcEndpointHealthy, rpcErrorsTotal, rpcFailoversTotal, rpcRequestsTotal } from "./Metrics.ts"
-import { type BenchPolicy, type EndpointHealth, endpointOrder, healthyEndpoint, isBenched, isRangeRefusal, isRetryable, recordFailure, RpcError, safeMessage, UnknownNetwork } from "./RpcError.ts"
+import { EndpointGuard } from "./EndpointGuard.ts"
+import { labelled, rpcChainMismatchTotal, rpcEndpointHealthy, rpcErrorsTotal, rpcFailoversTotal, rpcRequestsTotal } from "./Metrics.ts"
+import {
+  type BenchPolicy,
+  type EndpointHealth,
+  endpointOrder,
+  healthyEndpoint,
+  isBenched,
+  isRangeRefusal,
+  isRetryable,
+  isTrusted,
+  recordFailure,
+  recordRefusal,
+  RpcError,
+  safeMessage,
+  UnknownNetwork,
+  unprovenEndpoint
+} from "./RpcError.ts"
 
 interface NetworkClients {
   readonly config: NetworkConfig
@@ -18,7 +34,7 @@ interface NetworkClients {
   readonly health: SynchronizedRef.SynchronizedRef<ReadonlyArray<EndpointHealth>>
 }
 
-/** One endpoint's state for /readyz and operators: `healthy` = no failure since its last success. */
+/** One endpoint's state for /readyz and operators: `healthy` = proven (right chain id) and no failure since. */
 export interface EndpointStatus {
   readonly index: number
   readonly healthy: boolean
@@ -48,11 +64,13 @@ const healthyGauge = (network: string, endpoint: number) =>
 /**
  * Chain reads per network. viem's own retries are off: this service tries the endpoints in priority
  * order with failing ones benched to the back, moves on only on a retryable error, and retries the
- * round on an operator-tunable Schedule.
+ * round on an operator-tunable Schedule. An endpoint serves calls only once it answered the network's
+ * chain id (at start-up or reload, and again after any failure): a node of another chain never answers a read.
  */
 export class Rpc extends Effect.Service<Rpc>()("billing/Rpc", {
   effect: Effect.gen(function*() {
     const cryptoConfig = yield* CryptoConfig
+    const guard = yield* EndpointGuard
     const retry = yield* RpcRetryConfig
     const schedule = Schedule.exponential(retry.baseDelay).pipe(
       Schedule.jittered,
@@ -64,25 +82,7 @@ export class Rpc extends Effect.Service<Rpc>()("billing/Rpc", {
       maxCooldownMillis: Duration.toMillis(retry.maxCooldown)
     }
 
-    /** Networks whose endpoint list is unchanged keep their clients and health; others start healthy. */
-    const build = (previous: ReadonlyMap<string, NetworkClients>) => (configs: ReadonlyArray<NetworkConfig>) =>
-      Effect.forEach(configs, (config) => {
-        const old = previous.get(config.network)
-        if (old !== undefined && sameEndpoints(old.config.rpc_endpoints, config.rpc_endpoints)) {
-          return Effect.succeed([config.network, { ...old, config }] as const)
-        }
-        const clients = config.rpc_endpoints.map((url) =>
-          createPublicClient({ transport: http(url, { retryCount: 0, timeout: timeoutMs }) }) as PublicClient
-        )
-        return Effect.forEach(clients, (_, i) => Metric.set(healthyGauge(config.network, i), 1)).pipe(
-          Effect.zipRight(SynchronizedRef.make<ReadonlyArray<EndpointHealth>>(clients.map(() => healthyEndpoint))),
-          Effect.map((health) => [config.network, { config, clients, health }] as const)
-        )
-      }).pipe(Effect.map((entries): ReadonlyMap<string, NetworkClients> => new Map(entries)))
-
     const state = yield* SynchronizedRef.make<ReadonlyMap<string, NetworkClients>>(new Map())
-    const reload = SynchronizedRef.updateEffect(state, (previous) => Effect.flatMap(cryptoConfig.all, build(previous)))
-    yield* reload
 
     const network = (name: string) =>
       Effect.flatMap(SynchronizedRef.get(state), (m) => {
@@ -95,7 +95,7 @@ export class Rpc extends Effect.Service<Rpc>()("billing/Rpc", {
       SynchronizedRef.modifyEffect(net.health, (all) => {
         const before = all[index] ?? healthyEndpoint
         const after = f(before)
-        return Metric.set(healthyGauge(name, index), after.consecutiveFailures === 0 ? 1 : 0).pipe(
+        return Metric.set(healthyGauge(name, index), isTrusted(after) ? 1 : 0).pipe(
           Effect.as([before, all.map((h, i) => (i === index ? after : h))] as const)
         )
       })
@@ -109,7 +109,8 @@ export class Rpc extends Effect.Service<Rpc>()("billing/Rpc", {
     const failed = (name: string, net: NetworkClients, index: number) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => setHealth(name, net, index, (h) => recordFailure(h, now, bench)))
 
-    const attempt = <A>(name: string, net: NetworkClients, method: string, index: number, f: (c: PublicClient) => Promise<A>) =>
+    /** One request to one endpoint; a retryable failure benches it. Success is the caller's to record. */
+    const send = <A>(name: string, net: NetworkClients, method: string, index: number, f: (c: PublicClient) => Promise<A>) =>
       Effect.tryPromise({
         try: () => f(net.clients[index]!),
         catch: (error) =>
@@ -123,8 +124,7 @@ export class Rpc extends Effect.Service<Rpc>()("billing/Rpc", {
       }).pipe(
         Effect.tapBoth({
           onSuccess: () =>
-            Metric.increment(labelled(rpcRequestsTotal, { network: name, endpoint: String(index), method, outcome: "success" }))
-              .pipe(Effect.zipRight(succeeded(name, net, index))),
+            Metric.increment(labelled(rpcRequestsTotal, { network: name, endpoint: String(index), method, outcome: "success" })),
           onFailure: (e) =>
             Effect.all([
               Metric.increment(labelled(rpcRequestsTotal, { network: name, endpoint: String(index), method, outcome: "error" })),
@@ -135,10 +135,86 @@ export class Rpc extends Effect.Service<Rpc>()("billing/Rpc", {
         })
       )
 
+    /** Refused (another chain, or outside the policy): benched, out of rotation; counted and logged once per probe. */
+    const refuse = (name: string, net: NetworkClients, index: number, why: { readonly mismatch?: number; readonly message: string }) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const before = yield* setHealth(name, net, index, (h) => recordRefusal(h, now, bench))
+        if (!isBenched(before, now) || before.refused !== true) {
+          if (why.mismatch !== undefined) {
+            yield* Metric.increment(labelled(rpcChainMismatchTotal, { network: name, endpoint: String(index) }))
+          }
+          yield* Effect.logError(`rpc endpoint refused: ${why.message}`).pipe(Effect.annotateLogs({
+            network: name,
+            endpoint: index,
+            expected_chain_id: net.config.chain_id,
+            ...(why.mismatch === undefined ? {} : { answered_chain_id: why.mismatch })
+          }))
+        }
+        return yield* new RpcError({ network: name, method: "eth_chainId", endpoint: index, retryable: true, message: `endpoint refused: ${why.message}` })
+      })
+
+    /**
+     * The proof an endpoint must give before it is trusted: inside the endpoint policy (its host resolved again) and
+     * answering `eth_chainId` with the network's chain id. Any failure is retryable: the call moves on.
+     */
+    const probe = (name: string, net: NetworkClients, index: number) =>
+      Effect.gen(function*() {
+        const expected = net.config.chain_id
+        const admitted = yield* Effect.either(guard.admit(net.config.rpc_endpoints[index]!))
+        if (Either.isLeft(admitted)) return yield* refuse(name, net, index, { message: admitted.left.message })
+        const answered = yield* send(name, net, "eth_chainId", index, (c) => c.getChainId()).pipe(
+          Effect.catchIf((e) => !e.retryable, (e) => Effect.zipRight(failed(name, net, index), Effect.fail(new RpcError({ ...e, retryable: true }))))
+        )
+        if (answered !== expected) {
+          return yield* refuse(name, net, index, { mismatch: answered, message: `answered chain id ${answered}, expected ${expected}` })
+        }
+        yield* succeeded(name, net, index)
+      })
+
+    const attempt = <A>(name: string, net: NetworkClients, method: string, index: number, f: (c: PublicClient) => Promise<A>) =>
+      Effect.gen(function*() {
+        const health = (yield* SynchronizedRef.get(net.health))[index] ?? unprovenEndpoint
+        if (!isTrusted(health)) yield* probe(name, net, index)
+        const result = yield* send(name, net, method, index, f)
+        yield* succeeded(name, net, index)
+        return result
+      })
+
+    /** Networks whose endpoint list and chain id are unchanged keep their clients and health; others are probed anew. */
+    const build = (previous: ReadonlyMap<string, NetworkClients>) => (configs: ReadonlyArray<NetworkConfig>) =>
+      Effect.forEach(configs, (config) => {
+        const old = previous.get(config.network)
+        if (old !== undefined && old.config.chain_id === config.chain_id && sameEndpoints(old.config.rpc_endpoints, config.rpc_endpoints)) {
+          return Effect.succeed([config.network, { ...old, config }] as const)
+        }
+        const clients = config.rpc_endpoints.map((url) =>
+          createPublicClient({ transport: http(url, { retryCount: 0, timeout: timeoutMs }) }) as PublicClient
+        )
+        return SynchronizedRef.make<ReadonlyArray<EndpointHealth>>(clients.map(() => unprovenEndpoint)).pipe(
+          Effect.map((health): NetworkClients => ({ config, clients, health })),
+          Effect.tap((net) =>
+            Effect.forEach(clients, (_, i) =>
+              probe(config.network, net, i).pipe(
+                Effect.catchAll((e) => Effect.logWarning("rpc endpoint not trusted yet").pipe(
+                  Effect.annotateLogs({ network: config.network, endpoint: i, error: e.message })
+                ))
+              ), { concurrency: "unbounded", discard: true })),
+          Effect.map((net) => [config.network, net] as const)
+        )
+      }, { concurrency: "unbounded" }).pipe(Effect.map((entries): ReadonlyMap<string, NetworkClients> => new Map(entries)))
+
+    const reload = SynchronizedRef.updateEffect(state, (previous) => Effect.flatMap(cryptoConfig.all, build(previous)))
+    yield* reload
+
     /** One round over the endpoints, healthy ones first; a non-retryable error stops the round at once. */
     const round = <A>(name: string, net: NetworkClients, method: string, f: (c: PublicClient) => Promise<A>) =>
       Effect.gen(function*() {
         const order = endpointOrder(yield* SynchronizedRef.get(net.health), yield* Clock.currentTimeMillis)
+        if (order.length === 0) {
+          // endpoint -1: none. Every endpoint was refused and waits out its bench before the next probe.
+          return yield* new RpcError({ network: name, method, endpoint: -1, retryable: true, message: "no endpoint is trusted: every one was refused" })
+        }
         const from = (k: number): Effect.Effect<A, RpcError> =>
           attempt(name, net, method, order[k]!, f).pipe(
             Effect.catchIf((e) => e.retryable && k + 1 < order.length, (e) => {
@@ -167,7 +243,7 @@ export class Rpc extends Effect.Service<Rpc>()("billing/Rpc", {
         const all = yield* SynchronizedRef.get(net.health)
         return all.map((h, index): EndpointStatus => ({
           index,
-          healthy: h.consecutiveFailures === 0,
+          healthy: isTrusted(h),
           benched: isBenched(h, now),
           consecutiveFailures: h.consecutiveFailures
         }))
@@ -196,5 +272,5 @@ export class Rpc extends Effect.Service<Rpc>()("billing/Rpc", {
         call(name, "eth_estimateGas", (c) => c.estimateGas(tx))
     } as const
   }),
-  dependencies: [CryptoConfig.Default]
+  dependencies: [CryptoConfig.Default, EndpointGuard.Default]
 }) {}

@@ -58,9 +58,18 @@ export const safeMessage = (error: unknown): string => {
 export interface EndpointHealth {
   readonly consecutiveFailures: number
   readonly benchedUntil: number
+  /** Not yet proven: it must answer `eth_chainId` with the network's chain id before it serves a call. */
+  readonly unproven?: boolean
+  /** Its last probe proved it untrustworthy (another chain, or outside the endpoint policy): never a last resort. */
+  readonly refused?: boolean
 }
 
 export const healthyEndpoint: EndpointHealth = { consecutiveFailures: 0, benchedUntil: 0 }
+/** A new endpoint: probed before anything else is sent to it. */
+export const unprovenEndpoint: EndpointHealth = { consecutiveFailures: 0, benchedUntil: 0, unproven: true }
+
+/** Trusted for calls without a probe: proven, and no failure since. A failure means a reconnect, so a new proof. */
+export const isTrusted = (health: EndpointHealth): boolean => health.consecutiveFailures === 0 && health.unproven !== true
 
 export interface BenchPolicy {
   /** Bench time after the first failure; it doubles with each further failed probe. */
@@ -78,13 +87,13 @@ export const cooldownMillis = (policy: BenchPolicy, failures: number): number =>
 
 /**
  * Endpoint indexes in the order a call should try them: endpoints that are not benched in priority
- * order, then benched ones (a last resort), soonest back first. When the primary's bench ends it
+ * order, then benched ones (a last resort), soonest back first; a refused one waits out its bench. When the primary's bench ends it
  * leads again: the next call is its recovery probe.
  */
 export const endpointOrder = (health: ReadonlyArray<EndpointHealth>, now: number): ReadonlyArray<number> => {
   const indexes = health.map((_, i) => i)
   const ready = indexes.filter((i) => !isBenched(health[i]!, now))
-  const benched = indexes.filter((i) => isBenched(health[i]!, now))
+  const benched = indexes.filter((i) => isBenched(health[i]!, now) && health[i]!.refused !== true)
     .sort((a, b) => health[a]!.benchedUntil - health[b]!.benchedUntil || a - b)
   return [...ready, ...benched]
 }
@@ -100,3 +109,9 @@ export const recordFailure = (health: EndpointHealth, now: number, policy: Bench
   return { consecutiveFailures, benchedUntil: now + cooldownMillis(policy, consecutiveFailures) }
 }
 
+
+/** A probe that proved the endpoint untrustworthy: benched like a failure and out of rotation until the bench ends. */
+export const recordRefusal = (health: EndpointHealth, now: number, policy: BenchPolicy): EndpointHealth => ({
+  ...recordFailure(health, now, policy),
+  refused: true
+})

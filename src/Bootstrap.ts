@@ -1,8 +1,9 @@
 import { NodeContext } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
-import { Config, Effect, Layer, Option } from "effect"
+import { Config, ConfigError, Effect, Layer, Option } from "effect"
 import { CryptoConfig } from "../services/CryptoConfig.ts"
 import { DatabaseUrl, ensureDatabase, PgLive } from "../services/Database.ts"
+import { EndpointGuard } from "../services/EndpointGuard.ts"
 import { Gateways } from "../services/Gateways.ts"
 import { runMigrations } from "../services/Migrations.ts"
 import { encryptLegacySecrets } from "../services/WebhookSecretsAtRest.ts"
@@ -10,6 +11,21 @@ import { GatewayConfig, jsonConfig, RpcConfig } from "./Config.ts"
 
 export const RpcConfigEnv = Config.option(jsonConfig("BILLING_RPC_CONFIG", RpcConfig))
 export const GatewaysEnv = Config.option(jsonConfig("BILLING_EVM_GATEWAYS", GatewayConfig))
+
+/**
+ * A production start refuses an endpoint outside the policy before it migrates; the message names the variable and
+ * the endpoint's index, never its URL. A host that does not resolve now is left to the Rpc service, which re-checks
+ * every endpoint whenever it probes it and keeps a refused one out of rotation.
+ */
+export const admitRpcEndpoints = (rpc: RpcConfig) =>
+  Effect.flatMap(EndpointGuard, (guard) =>
+    Effect.forEach(Object.entries(rpc), ([network, c]) =>
+      Effect.forEach(c.rpc, (url, i) =>
+        guard.admit(url).pipe(Effect.catchTag("EndpointRefused", (e) =>
+          e.reason === "unresolved"
+            ? Effect.logWarning(`BILLING_RPC_CONFIG: network ${network}, rpc endpoint ${i}: ${e.message}; it stays untrusted until it does`)
+            : Effect.fail(ConfigError.InvalidData(["BILLING_RPC_CONFIG"], `BILLING_RPC_CONFIG: network ${network}, rpc endpoint ${i} refused: ${e.message}`))
+        ))), { discard: true })).pipe(Effect.provide(EndpointGuard.Default))
 
 /** Creates the database if needed and applies migrations; safe when several processes start at once. */
 export const migrate = Effect.gen(function*() {

@@ -147,7 +147,8 @@ export const makeHandler = Effect.gen(function*() {
       const decoded = decodePassEvent(contract.abi, log)
       if (Option.isNone(decoded)) return yield* HandlerFailure.permanent("log is neither Minted nor Burned")
       const payment = yield* paymentFor(decoded.value.args.orderId)
-      const dedupeKey = `${net.chain_id}:${receipt.transactionHash}:${log.logIndex}`
+      // The payment's own chain id, never the current config's: its keys must not move if the config ever does.
+      const dedupeKey = `${payment.chain_id}:${receipt.transactionHash}:${log.logIndex}`
       const logRef = { txHash: receipt.transactionHash, logIndex: log.logIndex, blockNumber: receipt.blockNumber, blockHash: receipt.blockHash }
 
       if (decoded.value.eventName === "Burned") {
@@ -164,6 +165,7 @@ export const makeHandler = Effect.gen(function*() {
       const token = tokenFromAddress(minted.token)
       const verdict = checkPayment({
         network: payment.network,
+        chainId: payment.chain_id,
         contractAddress: payment.contract_address,
         walletAddress: payment.wallet_address,
         token: payment.token,
@@ -171,6 +173,7 @@ export const makeHandler = Effect.gen(function*() {
         expiresAtSeconds: BigInt(Math.floor(payment.expires_at.getTime() / 1000))
       }, {
         network: contract.network,
+        chainId: net.chain_id,
         contract: log.address,
         orderId: minted.orderId,
         payer: minted.payer,
@@ -183,7 +186,7 @@ export const makeHandler = Effect.gen(function*() {
         source: hint.source,
         paymentId: payment.id,
         verdict,
-        log: { ...logRef, network: contract.network, chainId: net.chain_id, token, amount: minted.amount }
+        log: { ...logRef, network: contract.network, chainId: payment.chain_id, token, amount: minted.amount }
       })
       yield* Effect.logInfo(`payment ${outcome}`).pipe(Effect.annotateLogs({ order_id: payment.order_id, user_id: payment.user_id }))
       if (outcome === "confirmed" || outcome === "failed") {

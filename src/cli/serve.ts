@@ -6,7 +6,7 @@ import { SignerKey } from "../../services/QuoteSigner.ts"
 import { PreviousSecretsKeys, SecretsKey } from "../../services/SecretsKeyring.ts"
 import { TokenVerifierConfig } from "../../services/TokenVerifierConfig.ts"
 import { appLayer } from "../App.ts"
-import { migrate, pointNetworkAt, RpcConfigEnv, seedFromEnvironment } from "../Bootstrap.ts"
+import { admitRpcEndpoints, migrate, pointNetworkAt, RpcConfigEnv, seedFromEnvironment } from "../Bootstrap.ts"
 import { PortConfig } from "../Config.ts"
 import { DEMO_PLAN, registerDemo } from "../Demo.ts"
 import { Anvil } from "../devnet/Anvil.ts"
@@ -44,6 +44,7 @@ const run = (devnetPort: Option.Option<number>, rpc: Option.Option<RpcConfig>) =
   Effect.gen(function*() {
     const port = yield* PortConfig
     yield* requiredSecrets
+    if (Option.isSome(rpc)) yield* admitRpcEndpoints(rpc.value)
     yield* migrate
     if (Option.isSome(rpc)) yield* seedFromEnvironment(rpc.value).pipe(Effect.provide(PgLive))
     else yield* embeddedDevnet(devnetPort)

@@ -17,7 +17,9 @@ export const DEV_SECRETS_KEY = "ZXZtLWJpbGxpbmctZGV2ZWxvcG1lbnQta2V5LTMyYiE="
 export const developmentDefaults: Readonly<Record<string, string>> = {
   BILLING_AUTH_JWT_SECRET: DEV_JWT_SECRET,
   BILLING_SIGNER_PRIVATE_KEY: DEV_SIGNER_PRIVATE_KEY,
-  BILLING_SECRETS_KEY: DEV_SECRETS_KEY
+  BILLING_SECRETS_KEY: DEV_SECRETS_KEY,
+  // The devnet's anvil listens on 127.0.0.1; elsewhere loopback endpoints are refused unless allowed.
+  BILLING_RPC_ALLOW_LOOPBACK: "true"
 }
 
 /** Values that are public and so refused outside the devnet, per variable. */

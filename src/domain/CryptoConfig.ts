@@ -6,7 +6,8 @@ const PerNetwork = <A, I>(value: Schema.Schema<A, I>) => Schema.Record({ key: Ne
 
 /** A live change, merged per network: networks not named are untouched. */
 export const CryptoConfigUpdate = Schema.Struct({
-  rpc_endpoints: Schema.optional(PerNetwork(Schema.Union(RpcUrl, Schema.NonEmptyArray(RpcUrl)))),
+  // Bounded: each endpoint is probed before the change is accepted.
+  rpc_endpoints: Schema.optional(PerNetwork(Schema.Union(RpcUrl, Schema.NonEmptyArray(RpcUrl).pipe(Schema.maxItems(16))))),
   confirmations: Schema.optional(PerNetwork(Schema.Int.pipe(Schema.between(0, 1000)))),
   gas_cap: Schema.optional(PerNetwork(PositiveAmount)),
   /** Required for a network that is not configured yet. */

@@ -11,7 +11,7 @@ const shape = <const Codes extends ReadonlyArray<string>>(...codes: Codes) => ({
 })
 
 export class BadRequest extends Schema.Class<BadRequest>("BadRequest")(
-  shape("invalid_request", "invalid_webhook", "network_not_offered", "invalid_plan", "invalid_cursor"),
+  shape("invalid_request", "invalid_webhook", "network_not_offered", "invalid_plan", "invalid_cursor", "invalid_rpc_endpoint"),
   HttpApiSchema.annotations({ status: 400 })
 ) {}
 export class Unauthorized extends Schema.Class<Unauthorized>("Unauthorized")(
@@ -37,7 +37,8 @@ export class Conflict extends Schema.Class<Conflict>("Conflict")(
     "network_unavailable",
     "idempotency_key_reused",
     "too_many_webhook_secrets",
-    "webhook_secret_inactive"
+    "webhook_secret_inactive",
+    "chain_id_frozen"
   ),
   HttpApiSchema.annotations({ status: 409 })
 ) {}

@@ -87,4 +87,19 @@ describe("a production start fails closed", () => {
       assert.notInclude(out.stderr.toLowerCase(), key.slice(2).toLowerCase())
     }
   })
+
+  it("an RPC endpoint outside the endpoint policy is refused, named by variable and index, never echoed", async () => {
+    const rpc = { mainnet: { chain_id: 1, rpc: ["https://rpc.example.invalid", "http://169.254.169.254/latest?apikey=topsecret123"] } }
+    const out = await serve({
+      BILLING_SECRETS_KEY: PRODUCTION_SECRETS_KEY,
+      BILLING_AUTH_JWT_SECRET: PRODUCTION_JWT,
+      BILLING_SIGNER_PRIVATE_KEY: PRODUCTION_SIGNER,
+      BILLING_RPC_CONFIG: JSON.stringify(rpc)
+    })
+    assert.notStrictEqual(out.status, 0)
+    assert.include(out.stderr, "BILLING_RPC_CONFIG: network mainnet, rpc endpoint 1 refused")
+    assert.notInclude(out.stderr, "topsecret123")
+    assert.notInclude(out.stderr, "169.254.169.254")
+    assert.notInclude(out.stderr, "applied migration")
+  })
 })

@@ -3,6 +3,7 @@ import { checkPayment, type Expected, type MintObservation } from "../../src/dom
 
 const expected: Expected = {
   network: "anvil",
+  chainId: 31337,
   contractAddress: "0x00000000000000000000000000000000000000aa",
   walletAddress: "0x00000000000000000000000000000000000000bb",
   token: "native",
@@ -11,6 +12,7 @@ const expected: Expected = {
 }
 const seen: MintObservation = {
   network: "anvil",
+  chainId: 31337,
   contract: "0x00000000000000000000000000000000000000AA",
   orderId: "0x01",
   payer: "0x00000000000000000000000000000000000000BB",
@@ -33,6 +35,8 @@ describe("checkPayment", () => {
     assert.strictEqual(reason({ amount: 10n ** 18n - 1n }), "underpaid")
     assert.strictEqual(reason({ token: "0x00000000000000000000000000000000000000cc" }), "wrong_token")
     assert.strictEqual(reason({ network: "base" }), "wrong_network")
+    // Same network name, another chain: the payment's own chain id decides, never the current config.
+    assert.strictEqual(reason({ chainId: 31338 }), "wrong_network")
     assert.strictEqual(reason({ blockTimestamp: 1001n }), "expired")
     assert.strictEqual(reason({ payer: "0x00000000000000000000000000000000000000dd" }), "wrong_payer")
     assert.strictEqual(reason({ contract: "0x00000000000000000000000000000000000000ee" }), "wrong_contract")

@@ -5,6 +5,7 @@ import { freePort } from "../../src/devnet/Anvil.ts"
 import { CryptoConfigView } from "../../src/domain/CryptoConfig.ts"
 import { Readiness } from "../../src/http/Public/Api.ts"
 import { App, appHarness, decode, errorOf, eventually, type Harness } from "../support/app.ts"
+import { rpcProxy } from "../support/rpcProxy.ts"
 
 const FINANCE_OPS = "fin-ops-1"
 const PATH = "/v1/billing/overview/crypto-config"
@@ -44,15 +45,18 @@ layer(
       const other = app.on(yield* app.startInstance)
       yield* eventually(rpcReady(other), (ok) => ok, "the second instance to reach the devnet")
 
-      const dead = `http://127.0.0.1:${yield* freePort}/?apikey=topsecret123`
-      const res = yield* app.request("POST", PATH, { token: fin, body: { rpc_endpoints: { anvil: dead }, confirmations: { anvil: 3 } } })
+      // An endpoint is accepted only while it answers the network's chain id: a proxy to the devnet, broken afterwards.
+      const proxy = yield* rpcProxy(app.devnet.info.rpc_url)
+      const keyed = `${proxy.url}/?apikey=topsecret123`
+      const res = yield* app.request("POST", PATH, { token: fin, body: { rpc_endpoints: { anvil: keyed }, confirmations: { anvil: 3 } } })
       assert.strictEqual(res.status, 200)
       const view = decode(CryptoConfigView)(res)
-      assert.deepStrictEqual(view.networks[0]!.rpc_endpoints, [dead.replace("topsecret123", "***")])
+      assert.deepStrictEqual(view.networks[0]!.rpc_endpoints, [keyed.replace("topsecret123", "***")])
       assert.strictEqual(view.networks[0]!.confirmations, 3)
       assert.notInclude(JSON.stringify(res.body), "topsecret123")
 
-      // No restart: both instances now use the dead endpoint, then both come back.
+      // No restart: both instances now use the proxy (the devnet itself is still up), then both come back.
+      yield* proxy.setMode("down")
       yield* eventually(rpcReady(app.request), (ok) => !ok, "this instance to switch")
       yield* eventually(rpcReady(other), (ok) => !ok, "the other instance to switch (NATS signal)")
       const back = yield* app.request("POST", PATH, { token: fin, body: { rpc_endpoints: { anvil: [app.devnet.info.rpc_url] } } })
@@ -76,7 +80,7 @@ layer(
       const fin = app.token(FINANCE_OPS, ["finance_ops"])
       const added = yield* app.request("POST", PATH, {
         token: fin,
-        body: { rpc_endpoints: { other: ["http://127.0.0.1:9/"] }, chain_id: { other: 999 } }
+        body: { rpc_endpoints: { other: [app.devnet.info.rpc_url] }, chain_id: { other: app.devnet.info.chain_id } }
       })
       assert.strictEqual(added.status, 200)
       const before = decode(CryptoConfigView)(yield* app.request("GET", PATH, { token: fin }))
@@ -102,6 +106,34 @@ layer(
       const unchanged = decode(CryptoConfigView)(yield* app.request("GET", PATH, { token: fin }))
       assert.deepStrictEqual(unchanged, after)
       assert.isTrue(Schema.is(CryptoConfigView)(unchanged))
+    }))
+
+  it.effect("an endpoint outside the policy, unreachable or on another chain is a 400 naming network and index, never the URL; nothing written or audited", () =>
+    Effect.gen(function*() {
+      const app = yield* App
+      const sql = yield* SqlClient.SqlClient
+      const fin = app.token(FINANCE_OPS, ["finance_ops"])
+      const devnet = app.devnet.info.rpc_url
+      const audits = sql<{ n: number }>`SELECT count(*)::int AS n FROM audit_log WHERE action = 'crypto_config.update'`
+      const before = decode(CryptoConfigView)(yield* app.request("GET", PATH, { token: fin }))
+      const auditedBefore = (yield* audits)[0]!.n
+      const cases: ReadonlyArray<readonly [unknown, string]> = [
+        [{ rpc_endpoints: { anvil: "http://169.254.169.254/latest/meta-data?apikey=topsecret123" } }, "network anvil, rpc endpoint 0: its host resolves to a link-local address"],
+        [{ rpc_endpoints: { anvil: [devnet, "http://10.0.0.1:8545/topsecret123"] } }, "network anvil, rpc endpoint 1: its host resolves to a private address"],
+        [{ rpc_endpoints: { anvil: [devnet, devnet.replace("http://", "http://admin:topsecret123@")] } }, "network anvil, rpc endpoint 1: credentials"],
+        [{ rpc_endpoints: { anvil: `http://127.0.0.1:${yield* freePort}/?apikey=topsecret123` } }, "network anvil, rpc endpoint 0: it did not answer eth_chainId"],
+        [{ rpc_endpoints: { fresh: devnet }, chain_id: { fresh: 10 } }, "network fresh, rpc endpoint 0: it answered chain id 31337, expected 10"]
+      ]
+      for (const [body, message] of cases) {
+        const res = yield* app.request("POST", PATH, { token: fin, body })
+        assert.strictEqual(res.status, 400, JSON.stringify(body))
+        assert.strictEqual(errorOf(res).error, "invalid_rpc_endpoint")
+        assert.include(errorOf(res).message, message)
+        assert.notInclude(errorOf(res).message, "topsecret123")
+        assert.notInclude(errorOf(res).message, "127.0.0.1")
+      }
+      assert.deepStrictEqual(decode(CryptoConfigView)(yield* app.request("GET", PATH, { token: fin })), before)
+      assert.strictEqual((yield* audits)[0]!.n, auditedBefore)
     }))
 
   it.effect("a network added live gets its chain listener without a restart", () =>

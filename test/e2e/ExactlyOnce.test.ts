@@ -4,7 +4,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { assert, layer } from "@effect/vitest"
-import { Effect, Layer, Schema } from "effect"
+import { ConfigProvider, Effect, Layer, Schema } from "effect"
 import type { TransactionReceipt } from "viem"
 import { Contracts } from "../../services/Contracts.ts"
 import { Nats } from "../../services/Nats.ts"
@@ -152,7 +152,9 @@ layer(appHarness(), { timeout: 120_000, excludeTestServices: true })("exactly on
 
       // The processor's own handler commits the effects; the process "dies" before any ack is sent.
       const handler = yield* makeHandler.pipe(
-        Effect.provide(Layer.mergeAll(Settlement.Default, Payments.Default, Contracts.Default, Rpc.Default))
+        Effect.provide(Layer.mergeAll(Settlement.Default, Payments.Default, Contracts.Default, Rpc.Default)),
+        // The devnet listens on 127.0.0.1: loopback endpoints are allowed only when configured so.
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["BILLING_RPC_ALLOW_LOOPBACK", "true"]])))
       )
       const outcome = yield* handler.onWebhook(queued)
       assert.strictEqual(outcome._tag, "Done")

@@ -23,7 +23,7 @@ import { mine, payWithoutWebhook, unbalancedLedgerTransactions, waitForStatus } 
 
 const PRICES = { native: 10n ** 16n, token: 1_000_000n }
 const LEASE = "chain-listener:anvil"
-const ENV = { BILLING_LISTENER_MAX_RANGE: "1", BILLING_LISTENER_POLL: "100 millis" }
+const ENV = { BILLING_LISTENER_MAX_RANGE: "1", BILLING_LISTENER_POLL: "100 millis", BILLING_RPC_ALLOW_LOOPBACK: "true" }
 
 const cursor = Effect.flatMap(SqlClient.SqlClient, (sql) =>
   sql<{ n: string; hash: string }>`SELECT block_number::text AS n, block_hash AS hash FROM chain_cursors WHERE network = 'anvil'`).pipe(

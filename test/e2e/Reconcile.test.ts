@@ -20,7 +20,14 @@ const Report = Schema.Struct({
 const reconcile = (app: Harness, ...args: Array<string>) =>
   Effect.async<{ status: number | null; report: typeof Report.Type; stderr: string }>((resume) => {
     const child = spawn(process.execPath, [BIN, "reconcile", "--network", "anvil", "--json", ...args], {
-      env: { ...process.env, DATABASE_URL: app.databaseUrl, BILLING_NATS_PREFIX: app.prefix, BILLING_CONFIRMATION_POLL: "200 millis" }
+      env: {
+        ...process.env,
+        DATABASE_URL: app.databaseUrl,
+        BILLING_NATS_PREFIX: app.prefix,
+        BILLING_CONFIRMATION_POLL: "200 millis",
+        // The devnet listens on 127.0.0.1; outside the devnet loopback endpoints must be allowed explicitly.
+        BILLING_RPC_ALLOW_LOOPBACK: "true"
+      }
     })
     let stdout = ""
     let stderr = ""

@@ -186,6 +186,7 @@ export const appHarness = (options: AppOptions = {}) =>
       BILLING_CONFIRMATION_POLL: "200 millis",
       BILLING_RPC_RETRY_ATTEMPTS: "2",
       BILLING_RPC_RETRY_BASE_DELAY: "50 millis",
+      BILLING_RPC_ALLOW_LOOPBACK: "true",
       ...options.env
     }))
     const config = Layer.setConfigProvider(ConfigProvider.fromMap(env))

@@ -1,6 +1,6 @@
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { CryptoConfigUpdate, CryptoConfigView } from "../../domain/CryptoConfig.ts"
-import { BadRequest } from "../../domain/Errors.ts"
+import { BadRequest, Conflict } from "../../domain/Errors.ts"
 import { Dashboard, Networks, PayoutsPage, PayoutsParams, UserPath } from "../../domain/Overview.ts"
 import { FinanceOpsOnly } from "../Auth.ts"
 import { HistoryPage, HistoryParams, Summary } from "../Me/Api.ts"
@@ -12,7 +12,13 @@ export class OverviewApi extends HttpApiGroup.make("overview")
       .setPayload(CryptoConfigUpdate)
       .addSuccess(CryptoConfigView)
       .addError(BadRequest)
-      .annotate(OpenApi.Description, "Change RPC endpoints, confirmations or gas cap per network; live on every instance, audited.")
+      .addError(Conflict)
+      .annotate(
+        OpenApi.Description,
+        "Change RPC endpoints, confirmations or gas cap per network; live on every instance, audited. Every endpoint of a changed " +
+          "network must pass the endpoint policy and answer eth_chainId with the network's chain id (400 invalid_rpc_endpoint); " +
+          "a network's chain_id cannot change once it has payments (409 chain_id_frozen)."
+      )
   )
   .add(
     HttpApiEndpoint.get("dashboard", "/v1/billing/overview/dashboard")

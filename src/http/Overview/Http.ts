@@ -5,7 +5,7 @@ import { Nats } from "../../../services/Nats.ts"
 import { Overview } from "../../../services/Overview.ts"
 import { Rpc } from "../../../services/Rpc.ts"
 import { UserBundle } from "../../../services/UserBundle.ts"
-import { BadRequest } from "../../domain/Errors.ts"
+import { BadRequest, Conflict } from "../../domain/Errors.ts"
 import { currentActor } from "../Admin/Http.ts"
 import { Api } from "../Api.ts"
 import * as E from "../Errors.ts"
@@ -31,7 +31,12 @@ export const OverviewLive = HttpApiBuilder.group(Api, "overview", (handlers) =>
           )
           return view
         }).pipe(
-          Effect.catchTags({ CryptoConfigInvalid: (e) => Effect.fail(new BadRequest({ error: "invalid_request", message: e.message })) })
+          Effect.catchTags({
+            CryptoConfigInvalid: (e) => Effect.fail(new BadRequest({ error: "invalid_request", message: e.message })),
+            EndpointRejected: (e) => Effect.fail(new BadRequest({ error: "invalid_rpc_endpoint", message: e.message })),
+            ChainIdFrozen: (e) =>
+              Effect.fail(new Conflict({ error: "chain_id_frozen", message: `network ${e.network} has payments: its chain_id cannot change` }))
+          })
         ))
       .handle("dashboard", () => overview.dashboard())
       .handle("networks", () =>
