@@ -13,7 +13,9 @@ export const DEV_JWT_SECRET = "evm-billing-development-secret-change-me"
 /** What the embedded devnet runs with when the environment does not say otherwise. */
 export const developmentDefaults: Readonly<Record<string, string>> = {
   BILLING_AUTH_JWT_SECRET: DEV_JWT_SECRET,
-  BILLING_SIGNER_PRIVATE_KEY: DEV_SIGNER_PRIVATE_KEY
+  BILLING_SIGNER_PRIVATE_KEY: DEV_SIGNER_PRIVATE_KEY,
+  // The devnet's metrics are nobody's secret; anywhere else /v1/metrics needs BILLING_METRICS_TOKEN.
+  BILLING_METRICS_PUBLIC: "true"
 }
 
 /** Values that are public and so refused outside the devnet, per variable. */

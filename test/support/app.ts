@@ -18,6 +18,7 @@ import { signWebhook } from "../../src/domain/WebhookSignature.ts"
 import { runMigrations } from "../../services/Migrations.ts"
 import { startTestDevnet, type TestDevnetHandle } from "./anvil.ts"
 import { freshDatabaseUrl } from "./database.ts"
+import { METRICS_TOKEN } from "./metrics.ts"
 
 export const JWT_SECRET = "test-jwt-secret-0123456789abcdef"
 export const WEBHOOK_SECRET = "test-webhook-secret-0123456789"
@@ -59,7 +60,8 @@ const makeHarness = (
   baseUrl: string,
   devnet: TestDevnetHandle,
   prefix: string,
-  startInstance: Effect.Effect<Harness["baseUrl"], never, Scope.Scope>
+  startInstance: Effect.Effect<Harness["baseUrl"], never, Scope.Scope>,
+  startInstanceWith: Harness["startInstanceWith"]
 ) => {
   const request = call(baseUrl)
   const now = () => Math.floor(Date.now() / 1000)
@@ -90,6 +92,7 @@ const makeHarness = (
     webhook,
     /** Another instance of the whole service (own pool, NATS connection, consumers) on the same database and NATS. */
     startInstance,
+    startInstanceWith,
     /** The same requests against another instance. */
     on: (otherBaseUrl: string) => call(otherBaseUrl)
   }
@@ -108,6 +111,8 @@ export interface Harness {
     over?: { id?: string; timestamp?: number; secret?: string; signature?: string }
   ) => Effect.Effect<Response>
   readonly startInstance: Effect.Effect<string, never, Scope.Scope>
+  /** Like `startInstance` with this environment on top of the file's (`undefined` removes a variable). */
+  readonly startInstanceWith: (env: Record<string, string | undefined>) => Effect.Effect<string, never, Scope.Scope>
   readonly on: (otherBaseUrl: string) => ReturnType<typeof call>
 }
 export class App extends Context.Tag("test/App")<App, Harness>() {}
@@ -179,6 +184,8 @@ export const appHarness = (options: AppOptions = {}) =>
       BILLING_CONFIRMATION_POLL: "200 millis",
       BILLING_RPC_RETRY_ATTEMPTS: "2",
       BILLING_RPC_RETRY_BASE_DELAY: "50 millis",
+      BILLING_HEALTH_INTERVAL: "1 second",
+      BILLING_METRICS_TOKEN: METRICS_TOKEN,
       ...options.env
     }))
     const config = Layer.setConfigProvider(ConfigProvider.fromMap(env))
@@ -188,12 +195,20 @@ export const appHarness = (options: AppOptions = {}) =>
     }).pipe(Effect.provide(Layer.mergeAll(db, NodeContext.layer, config)), Effect.orDie)
 
     const quiet = Logger.minimumLogLevel(LogLevel.Warning)
-    const startInstance = Effect.gen(function*() {
-      const other = yield* freePort
-      yield* Layer.build(appLayer(other).pipe(Layer.provide(config), Layer.provide(quiet)))
-      return `http://127.0.0.1:${other}`
-    }).pipe(Effect.orDie)
-    const harness = Layer.succeed(App, makeHarness(url, `http://127.0.0.1:${port}`, devnet, prefix, startInstance))
+    const startInstanceWith = (overrides: Record<string, string | undefined>) =>
+      Effect.gen(function*() {
+        const other = yield* freePort
+        const merged = new Map(env)
+        for (const [k, v] of Object.entries(overrides)) {
+          if (v === undefined) merged.delete(k)
+          else merged.set(k, v)
+        }
+        const own = Layer.setConfigProvider(ConfigProvider.fromMap(merged))
+        yield* Layer.build(appLayer(other).pipe(Layer.provide(own), Layer.provide(quiet)))
+        return `http://127.0.0.1:${other}`
+      }).pipe(Effect.orDie)
+    const startInstance = startInstanceWith({})
+    const harness = Layer.succeed(App, makeHarness(url, `http://127.0.0.1:${port}`, devnet, prefix, startInstance, startInstanceWith))
     // Streams of this prefix are removed when the file is done.
     const cleanup = Layer.scopedDiscard(Effect.flatMap(Nats, (nats) =>
       Effect.addFinalizer(() =>
