@@ -3,7 +3,7 @@
  * PostgreSQL, NATS and the RPC providers nothing, so an anonymous caller cannot burn provider quota with it.
  */
 import { SqlClient } from "@effect/sql"
-import { Cause, Clock, Config, Duration, Effect, Schedule, type Stream, SubscriptionRef } from "effect"
+import { Cause, Clock, Config, Duration, Effect, Schedule, SubscriptionRef } from "effect"
 import { Nats } from "./Nats.ts"
 import { Rpc } from "./Rpc.ts"
 
@@ -117,7 +117,7 @@ export class Health extends Effect.Service<Health>()("billing/Health", {
         assessment: assess(snapshot, now, interval)
       })),
       /** The current snapshot, then each new one. */
-      snapshots: latest.changes as Stream.Stream<Snapshot>
+      snapshots: latest.changes
     } as const
   })
 }) {}
