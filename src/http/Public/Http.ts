@@ -26,4 +26,4 @@ export const PublicLive = HttpApiBuilder.group(Api, "public", (handlers) =>
               age_ms: assessment.ageMillis,
               checks: snapshot.checks
             })))
-  })).pipe(Layer.provide([Plans.Default, Health.Default, MetricsAccessLive]))
+  })).pipe(Layer.provide([Plans.Default, MetricsAccessLive]))
