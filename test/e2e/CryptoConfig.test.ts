@@ -17,6 +17,7 @@ layer(
     env: {
       APP_BILLING_FINANCE_OPS_USER_ID: FINANCE_OPS,
       BILLING_CONFIG_RELOAD: "1 hour",
+      BILLING_HEALTH_INTERVAL: "1 second",
       BILLING_LISTENER_POLL: "200 millis",
       BILLING_LISTENER_NETWORK_CHECK: "200 millis"
     }
