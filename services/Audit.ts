@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Schema } from "effect"
 import { serviceActor } from "../src/domain/Actor.ts"
+import type { AuditResource } from "../src/domain/AuditLog.ts"
 import type { PaymentStatus } from "../src/domain/Payment.ts"
 import { Outbox, subjectToken } from "./Outbox.ts"
 import { decodeRow } from "./Rows.ts"
@@ -8,7 +9,8 @@ import { decodeRow } from "./Rows.ts"
 export interface AuditEntry {
   readonly actor: string
   readonly action: string
-  readonly resource: string
+  /** `<kind>:<id>`; the kind decides which audit view shows the row (src/domain/AuditLog.ts). */
+  readonly resource: AuditResource
   readonly before?: unknown
   readonly after?: unknown
   readonly requestId?: string | undefined

@@ -1,5 +1,6 @@
 import { Layer } from "effect"
 import { PgLive } from "../services/Database.ts"
+import { Health } from "../services/Health.ts"
 import { Nats } from "../services/Nats.ts"
 import { Rpc } from "../services/Rpc.ts"
 import { TracingLive } from "../services/Tracing.ts"
@@ -11,8 +12,11 @@ import { PaymentProcessorLive } from "../streams/PaymentProcessor.ts"
 import { SchedulerLive } from "../streams/Scheduler.ts"
 import { serveApi } from "./http/Server.ts"
 
-/** Shared infrastructure: one pool, one NATS connection, one RPC service for the process. */
-export const InfraLive = Layer.mergeAll(Nats.Default, Rpc.Default).pipe(Layer.provideMerge(PgLive))
+/**
+ * Shared infrastructure: one pool, one NATS connection, one RPC service for the process, and the health snapshot
+ * (its first probes run here, before the HTTP server listens: a request must never wait on a half-built API).
+ */
+export const InfraLive = Health.Default.pipe(Layer.provideMerge(Layer.mergeAll(Nats.Default, Rpc.Default)), Layer.provideMerge(PgLive))
 
 /**
  * HTTP API, consumers, outbox relay, config watcher and the leader-only fibers (chain listeners, janitor, scheduler)

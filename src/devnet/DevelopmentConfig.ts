@@ -19,7 +19,9 @@ export const developmentDefaults: Readonly<Record<string, string>> = {
   BILLING_SIGNER_PRIVATE_KEY: DEV_SIGNER_PRIVATE_KEY,
   BILLING_SECRETS_KEY: DEV_SECRETS_KEY,
   // The devnet's anvil listens on 127.0.0.1; elsewhere loopback endpoints are refused unless allowed.
-  BILLING_RPC_ALLOW_LOOPBACK: "true"
+  BILLING_RPC_ALLOW_LOOPBACK: "true",
+  // The devnet's metrics are nobody's secret; anywhere else /v1/metrics needs BILLING_METRICS_TOKEN.
+  BILLING_METRICS_PUBLIC: "true"
 }
 
 /** Values that are public and so refused outside the devnet, per variable. */

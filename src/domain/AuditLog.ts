@@ -1,6 +1,30 @@
 import { Schema } from "effect"
 
-/** One audit_log row as admins read it: before/after exactly as stored (secrets were removed on write). */
+/** What an audit row is about: the part of `resource` before the colon. A new kind must be given readers below. */
+export const AuditKinds = ["plan", "contract", "gateway", "crypto_config", "payment"] as const
+export type AuditKind = (typeof AuditKinds)[number]
+export type AuditResource = `${AuditKind}:${string}`
+
+/** The audit views: `admin` (/admin/audit) and `finance` (/overview/audit, finance_ops). */
+export type AuditView = "admin" | "finance"
+
+/**
+ * Who reads which rows. Payment rows carry user ids, amounts and transaction hashes: finance_ops' alone. Config
+ * rows (no user data) are admin's; crypto-config, changed by finance_ops, is shown to both. A kind missing here is
+ * a type error, and a row of an unlisted kind (none is written) is shown to nobody.
+ */
+export const auditReaders: Readonly<Record<AuditKind, ReadonlyArray<AuditView>>> = {
+  plan: ["admin"],
+  contract: ["admin"],
+  gateway: ["admin"],
+  crypto_config: ["admin", "finance"],
+  payment: ["finance"]
+}
+
+/** The resource kinds a view shows. */
+export const kindsFor = (view: AuditView): ReadonlyArray<AuditKind> => AuditKinds.filter((k) => auditReaders[k].includes(view))
+
+/** One audit_log row as its readers see it: before/after exactly as stored (secrets were removed on write). */
 export const AuditEntryView = Schema.Struct({
   id: Schema.String,
   actor: Schema.String,

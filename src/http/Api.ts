@@ -1,7 +1,7 @@
 import { HttpApi, OpenApi } from "@effect/platform"
 import { BadRequest, Internal, NotFound } from "../domain/Errors.ts"
 import { AdminContractsApi, AdminGatewaysApi, AdminPlansApi } from "./Admin/Api.ts"
-import { AdminAuditApi } from "./Audit/Api.ts"
+import { AdminAuditApi, FinanceAuditApi } from "./Audit/Api.ts"
 import { CheckoutApi } from "./Checkout/Api.ts"
 import { MeApi } from "./Me/Api.ts"
 import { OverviewApi } from "./Overview/Api.ts"
@@ -20,6 +20,7 @@ export class Api extends HttpApi.make("evm-billing")
   .add(AdminGatewaysApi)
   .add(AdminAuditApi)
   .add(OverviewApi)
+  .add(FinanceAuditApi)
   .addError(BadRequest)
   .addError(NotFound)
   .addError(Internal)

@@ -6,7 +6,7 @@ import { createServer } from "node:http"
 import { BadRequest, Internal, NotFound } from "../domain/Errors.ts"
 import { AdminContractsLive, AdminGatewaysLive, AdminPlansLive } from "./Admin/Http.ts"
 import { Api } from "./Api.ts"
-import { AdminAuditLive } from "./Audit/Http.ts"
+import { AdminAuditLive, FinanceAuditLive } from "./Audit/Http.ts"
 import { AuthLive } from "./Auth.ts"
 import { CheckoutLive } from "./Checkout/Http.ts"
 import { MeLive } from "./Me/Http.ts"
@@ -57,7 +57,7 @@ const ErrorShape = HttpApiBuilder.middleware(Api, (app) =>
   ) as HttpApp.Default<BadRequest | NotFound | Internal>)
 
 export const ApiLive = HttpApiBuilder.api(Api).pipe(
-  Layer.provide([PublicLive, CheckoutLive, MeLive, WebhooksLive, AdminContractsLive, AdminWebhookSecretsLive, AdminPlansLive, AdminGatewaysLive, AdminAuditLive, OverviewLive]),
+  Layer.provide([PublicLive, CheckoutLive, MeLive, WebhooksLive, AdminContractsLive, AdminWebhookSecretsLive, AdminPlansLive, AdminGatewaysLive, AdminAuditLive, OverviewLive, FinanceAuditLive]),
   Layer.provide(AuthLive)
 )
 

@@ -18,6 +18,7 @@ layer(
     env: {
       APP_BILLING_FINANCE_OPS_USER_ID: FINANCE_OPS,
       BILLING_CONFIG_RELOAD: "1 hour",
+      BILLING_HEALTH_INTERVAL: "1 second",
       BILLING_LISTENER_POLL: "200 millis",
       BILLING_LISTENER_NETWORK_CHECK: "200 millis"
     }
@@ -62,7 +63,7 @@ layer(
       const back = yield* app.request("POST", PATH, { token: fin, body: { rpc_endpoints: { anvil: [app.devnet.info.rpc_url] } } })
       assert.strictEqual(back.status, 200)
       yield* eventually(rpcReady(other), (ok) => ok, "the other instance to switch back")
-      assert.isTrue(yield* rpcReady(app.request))
+      yield* eventually(rpcReady(app.request), (ok) => ok, "this instance to switch back")
 
       const audit = yield* sql<{ actor: string; before: unknown; after: unknown }>`SELECT actor, before, after FROM audit_log
         WHERE action = 'crypto_config.update' AND resource = 'crypto_config:anvil' ORDER BY id`

@@ -1,11 +1,12 @@
 /**
- * finance_ops overview and the admin audit trail over HTTP against the running service: who may call them, bad
+ * finance_ops overview and the audit views (admin changes for admins, payment rows for finance_ops) over HTTP against the running service: who may call them, bad
  * query parameters, the per-user bundle being exactly what the user sees, paging and filters. The figures
  * themselves are checked against hand-computed values in test/services/Overview.test.ts.
  */
 import { SqlClient } from "@effect/sql"
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
+import { Audit } from "../../services/Audit.ts"
 import { AuditPage } from "../../src/domain/AuditLog.ts"
 import { Dashboard, Networks, PayoutsPage } from "../../src/domain/Overview.ts"
 import { HistoryPage } from "../../src/http/Me/Api.ts"
@@ -14,6 +15,7 @@ import { seedLedger, seedPayment, seedPlan, seedSubscription, uuid } from "../su
 
 const OVERVIEW = "/v1/billing/overview"
 const AUDIT = "/v1/billing/admin/audit"
+const FINANCE_AUDIT = `${OVERVIEW}/audit`
 const USER = "alice@example.com"
 const USER_PATH = encodeURIComponent(USER)
 
@@ -45,7 +47,7 @@ layer(appHarness(), { timeout: 120_000, excludeTestServices: true })("overview a
   it.effect("overview is finance_ops only, audit is admin only", () =>
     Effect.gen(function*() {
       const app = yield* App
-      const overview = ["/dashboard", "/networks", "/payouts?status=pending", `/users/${USER_PATH}/history`, `/users/${USER_PATH}/summary`]
+      const overview = ["/dashboard", "/networks", "/payouts?status=pending", `/users/${USER_PATH}/history`, `/users/${USER_PATH}/summary`, "/audit"]
       const finance = app.token("fin-1", ["finance_ops"])
       const both = app.token("boss", ["admin", "finance_ops"])
       for (const path of overview) {
@@ -86,7 +88,9 @@ layer(appHarness(), { timeout: 120_000, excludeTestServices: true })("overview a
         [`${OVERVIEW}/users/${USER_PATH}/history?limit=1000`, finance, "invalid_request"],
         [`${AUDIT}?limit=0`, app.admin, "invalid_request"],
         [`${AUDIT}?resource=`, app.admin, "invalid_request"],
-        [`${AUDIT}?cursor=e30`, app.admin, "invalid_cursor"]
+        [`${AUDIT}?cursor=e30`, app.admin, "invalid_cursor"],
+        [`${FINANCE_AUDIT}?limit=101`, finance, "invalid_request"],
+        [`${FINANCE_AUDIT}?cursor=e30`, finance, "invalid_cursor"]
       ]
       for (const [path, token, code] of cases) {
         assert.deepStrictEqual(errorCode(yield* app.request("GET", path, { token })), [400, code], path)
@@ -179,5 +183,65 @@ layer(appHarness(), { timeout: 120_000, excludeTestServices: true })("overview a
       assert.deepStrictEqual(first.items.map((i) => i.action), ["plan.update"])
       const second = yield* list(`?resource=plan:audited&limit=1&cursor=${first.next_cursor}`)
       assert.deepStrictEqual([second.items.map((i) => i.action), second.next_cursor], [["plan.create"], null])
+    }))
+
+  it.effect("payment rows are finance_ops': no admin filter or cursor reaches them, the finance_ops view shows them", () =>
+    Effect.gen(function*() {
+      const app = yield* App
+      const finance = app.token("fin-2", ["finance_ops"])
+      const both = app.token("boss-2", ["admin", "finance_ops"])
+      const paymentId = uuid(77)
+      // Written as the service writes them: checkout (by the user), the processor's moves, the scheduler's expiry.
+      yield* Effect.flatMap(Audit, (audit) =>
+        Effect.all([
+          audit.paymentTransition({ paymentId, from: null, to: "pending", actor: "payer-77", details: { amount: "1000", user_id: "payer-77" } }),
+          audit.paymentTransition({ paymentId, from: "pending", to: "confirmed", details: { tx_hash: `0x${"7".repeat(64)}` } }),
+          audit.record({ actor: "system:scheduler", action: "payment.expired", resource: `payment:${uuid(78)}`, after: { status: "expired" } })
+        ], { discard: true })).pipe(Effect.provide(Audit.Default))
+      const contract = { slug: "scoped-c", network: "anvil", address: `0x${"e".repeat(40)}` }
+      assert.strictEqual((yield* app.request("POST", "/v1/billing/admin/contracts", { token: app.admin, body: contract })).status, 201)
+      const plan = { slug: "scoped", title: "S", interval: "month", contract_slug: "scoped-c", prices: [{ network: "anvil", token: "native", amount: "5" }] }
+      assert.strictEqual((yield* app.request("POST", "/v1/billing/admin/plans", { token: app.admin, body: plan })).status, 201)
+      const list = (path: string, token: string) => Effect.map(app.request("GET", path, { token }), decode(AuditPage))
+      const isPayment = (i: { readonly resource: string; readonly action: string }) =>
+        i.resource.startsWith("payment:") || i.action.startsWith("payment.")
+
+      const adminQueries = [
+        "", "?limit=100", `?resource=payment:${paymentId}`, `?resource=payment:${uuid(78)}`, "?action=payment.confirmed",
+        "?action=payment.pending", "?action=payment.expired", "?actor=system:payment-processor", "?actor=system:scheduler",
+        "?actor=payer-77", `?actor=payer-77&resource=payment:${paymentId}`
+      ]
+      for (const token of [app.admin, both]) {
+        for (const query of adminQueries) {
+          const page = yield* list(`${AUDIT}${query}`, token)
+          assert.deepStrictEqual(page.items.filter(isPayment), [], `admin view ${query}`)
+          assert.notInclude(JSON.stringify(page), paymentId, `admin view ${query}`)
+        }
+        // Paging one row at a time through the whole admin view never lands on a payment row either.
+        const seen: Array<string> = []
+        let cursor: string | null = ""
+        while (cursor !== null) {
+          const page: AuditPage = yield* list(`${AUDIT}?limit=1${cursor === "" ? "" : `&cursor=${cursor}`}`, token)
+          seen.push(...page.items.map((i) => i.resource))
+          cursor = page.next_cursor
+        }
+        assert.include(seen, "plan:scoped")
+        assert.isFalse(seen.some((r) => r.startsWith("payment:")), seen.join(" "))
+      }
+
+      assert.deepStrictEqual(errorCode(yield* app.request("GET", FINANCE_AUDIT, { token: app.admin })), [403, "forbidden"])
+      const payment = yield* list(`${FINANCE_AUDIT}?resource=payment:${paymentId}`, finance)
+      assert.deepStrictEqual(payment.items.map((i) => [i.action, i.actor]), [
+        ["payment.confirmed", "system:payment-processor"],
+        ["payment.pending", "payer-77"]
+      ])
+      assert.deepInclude(payment.items[1]!.after as object, { status: "pending", amount: "1000", user_id: "payer-77" })
+      assert.deepStrictEqual((yield* list(`${FINANCE_AUDIT}?action=payment.expired`, both)).items.map((i) => i.resource), [`payment:${uuid(78)}`])
+      const first = yield* list(`${FINANCE_AUDIT}?actor=payer-77&limit=1`, finance)
+      assert.deepStrictEqual([first.items.map((i) => i.action), first.next_cursor], [["payment.pending"], null])
+      // finance_ops sees the money and its own config changes, not the admins' plan edits.
+      const view = yield* list(`${FINANCE_AUDIT}?limit=100`, finance)
+      assert.isTrue(view.items.every((i) => isPayment(i) || i.resource.startsWith("crypto_config:")), JSON.stringify(view.items.map((i) => i.resource)))
+      assert.deepStrictEqual((yield* list(`${FINANCE_AUDIT}?resource=plan:scoped`, finance)).items, [])
     }))
 })

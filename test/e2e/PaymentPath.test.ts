@@ -5,6 +5,7 @@ import { TestTokenAbi } from "../../src/contracts/abi.ts"
 import { HistoryPage, Summary } from "../../src/http/Me/Api.ts"
 import { App, appHarness, decode, PASS, registerContractAndPlan } from "../support/app.ts"
 import { devAccount, sendTx } from "../support/anvil.ts"
+import { scrapeText } from "../support/metrics.ts"
 import {
   checkoutOf,
   mine,
@@ -76,7 +77,7 @@ layer(appHarness(), { timeout: 120_000, excludeTestServices: true })("the paymen
       assert.strictEqual(history.items[0]!.status, "confirmed")
       assert.isNotNull(history.items[0]!.confirmed_at)
 
-      const metrics = yield* Effect.promise(() => fetch(`${app.baseUrl}/v1/metrics`).then((r) => r.text()))
+      const metrics = yield* scrapeText(app.baseUrl)
       assert.match(metrics, /billing_transactions_total\{[^}]*status="confirmed"[^}]*\} [1-9]/)
       assert.match(metrics, /billing_transactions_total\{[^}]*status="pending"[^}]*\} [1-9]/)
       assert.match(metrics, /billing_webhook_to_confirmation_seconds_count [1-9]/)

@@ -18,6 +18,7 @@ import { runMigrations } from "../../services/Migrations.ts"
 import { startTestDevnet, type TestDevnetHandle } from "./anvil.ts"
 import { freshDatabaseUrl } from "./database.ts"
 import { testToken } from "./jwt.ts"
+import { METRICS_TOKEN } from "./metrics.ts"
 
 export const JWT_SECRET = "test-jwt-secret-0123456789abcdef"
 export const WEBHOOK_SECRET = "test-webhook-secret-0123456789"
@@ -93,7 +94,6 @@ const makeHarness = (
     webhook,
     /** Another instance of the whole service (own pool, NATS connection, consumers) on the same database and NATS. */
     startInstance,
-    /** Like `startInstance`, with some environment variables replaced (another DATABASE_URL, say). */
     startInstanceWith,
     /** The same requests against another instance. */
     on: (otherBaseUrl: string) => call(otherBaseUrl)
@@ -113,7 +113,8 @@ export interface Harness {
     over?: { id?: string; timestamp?: number; secret?: string; signature?: string }
   ) => Effect.Effect<Response>
   readonly startInstance: Effect.Effect<string, never, Scope.Scope>
-  readonly startInstanceWith: (env: Record<string, string>) => Effect.Effect<string, never, Scope.Scope>
+  /** Like `startInstance` with this environment on top of the file's (`undefined` removes a variable). */
+  readonly startInstanceWith: (env: Record<string, string | undefined>) => Effect.Effect<string, never, Scope.Scope>
   readonly on: (otherBaseUrl: string) => ReturnType<typeof call>
 }
 export class App extends Context.Tag("test/App")<App, Harness>() {}
@@ -187,6 +188,9 @@ export const appHarness = (options: AppOptions = {}) =>
       BILLING_RPC_RETRY_ATTEMPTS: "2",
       BILLING_RPC_RETRY_BASE_DELAY: "50 millis",
       BILLING_RPC_ALLOW_LOOPBACK: "true",
+      // Background health probes stay out of the RPC traffic tests count; files that watch /readyz change lower it.
+      BILLING_HEALTH_INTERVAL: "10 minutes",
+      BILLING_METRICS_TOKEN: METRICS_TOKEN,
       ...options.env
     }))
     const config = Layer.setConfigProvider(ConfigProvider.fromMap(env))
@@ -196,12 +200,18 @@ export const appHarness = (options: AppOptions = {}) =>
     }).pipe(Effect.provide(Layer.mergeAll(db, NodeContext.layer, config)), Effect.orDie)
 
     const quiet = Logger.minimumLogLevel(LogLevel.Warning)
-    const startInstanceWith = (over: Record<string, string>) => Effect.gen(function*() {
-      const other = yield* freePort
-      const provider = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([...env, ...Object.entries(over)])))
-      yield* Layer.build(appLayer(other).pipe(Layer.provide(provider), Layer.provide(quiet)))
-      return `http://127.0.0.1:${other}`
-    }).pipe(Effect.orDie)
+    const startInstanceWith = (overrides: Record<string, string | undefined>) =>
+      Effect.gen(function*() {
+        const other = yield* freePort
+        const merged = new Map(env)
+        for (const [k, v] of Object.entries(overrides)) {
+          if (v === undefined) merged.delete(k)
+          else merged.set(k, v)
+        }
+        const own = Layer.setConfigProvider(ConfigProvider.fromMap(merged))
+        yield* Layer.build(appLayer(other).pipe(Layer.provide(own), Layer.provide(quiet)))
+        return `http://127.0.0.1:${other}`
+      }).pipe(Effect.orDie)
     const startInstance = startInstanceWith({})
     const harness = Layer.succeed(App, makeHarness(url, `http://127.0.0.1:${port}`, devnet, prefix, startInstance, startInstanceWith))
     // Streams of this prefix are removed when the file is done.

@@ -1,6 +1,9 @@
 /** Reads `GET /v1/metrics` like a Prometheus scraper would (text format 0.0.4). */
 import { Effect } from "effect"
 
+/** What test/support/app.ts sets as BILLING_METRICS_TOKEN: the harness scrapes like a production Prometheus. */
+export const METRICS_TOKEN = "test-metrics-token-0123456789abcdef"
+
 export interface Sample {
   readonly name: string
   readonly labels: Readonly<Record<string, string>>
@@ -18,13 +21,17 @@ export const parseMetrics = (text: string): ReadonlyArray<Sample> =>
     return [{ name: m[1]!, labels, value: Number(m[3]) }]
   })
 
-/** Every sample the service exposes right now. */
-export const scrape = (baseUrl: string): Effect.Effect<ReadonlyArray<Sample>> =>
+/** The exposition text, read with the bearer token. */
+export const scrapeText = (baseUrl: string, token = METRICS_TOKEN): Effect.Effect<string> =>
   Effect.promise(async () => {
-    const res = await fetch(`${baseUrl}/v1/metrics`)
+    const res = await fetch(`${baseUrl}/v1/metrics`, { headers: { authorization: `Bearer ${token}` } })
     if (res.status !== 200) throw new Error(`GET /v1/metrics answered ${res.status}`)
-    return parseMetrics(await res.text())
+    return res.text()
   })
+
+/** Every sample the service exposes right now. */
+export const scrape = (baseUrl: string, token = METRICS_TOKEN): Effect.Effect<ReadonlyArray<Sample>> =>
+  Effect.map(scrapeText(baseUrl, token), parseMetrics)
 
 /** Sum of the series of `name` whose labels include `labels` (0 when none exists yet). */
 export const total = (samples: ReadonlyArray<Sample>, name: string, labels: Readonly<Record<string, string>> = {}) =>

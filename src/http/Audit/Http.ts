@@ -7,6 +7,13 @@ import * as E from "../Errors.ts"
 export const AdminAuditLive = HttpApiBuilder.group(Api, "adminAudit", (handlers) =>
   Effect.map(AuditLog, (audit) =>
     handlers.handle("list", ({ urlParams }) =>
-      audit.list(urlParams).pipe(
+      audit.list("admin", urlParams).pipe(
+        Effect.catchTags({ BadCursor: E.BadCursor })
+      )))).pipe(Layer.provide(AuditLog.Default))
+
+export const FinanceAuditLive = HttpApiBuilder.group(Api, "financeAudit", (handlers) =>
+  Effect.map(AuditLog, (audit) =>
+    handlers.handle("list", ({ urlParams }) =>
+      audit.list("finance", urlParams).pipe(
         Effect.catchTags({ BadCursor: E.BadCursor })
       )))).pipe(Layer.provide(AuditLog.Default))
