@@ -5,7 +5,10 @@ export const Role = Schema.Literal("admin", "finance_ops")
 export type Role = typeof Role.Type
 
 export const Claims = Schema.Struct({
-  sub: Schema.NonEmptyTrimmedString,
+  // bounded: the user id becomes a NATS subject token (escaped, up to 3 bytes per byte)
+  sub: Schema.NonEmptyTrimmedString.pipe(
+    Schema.filter((sub) => new TextEncoder().encode(sub).byteLength <= 255 || "sub must be at most 255 bytes")
+  ),
   roles: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
   exp: Schema.optional(Schema.Number),
   iat: Schema.optional(Schema.Number)

@@ -71,6 +71,8 @@ describe("audit redaction", () => {
   it("audit subjects are named by the resource type", () => {
     assert.strictEqual(resourceKind("payment:9c1d2e3f-4a5b"), "payment")
     assert.strictEqual(resourceKind("crypto_config:anvil"), "crypto_config")
-    assert.strictEqual(resourceKind("odd.kind:x"), "odd_kind")
+    assert.strictEqual(resourceKind("odd.kind:x"), "odd_2Ekind")
+    assert.notStrictEqual(resourceKind("odd_kind:x"), resourceKind("odd.kind:x"))
+    assert.notStrictEqual(resourceKind("a_20:x"), resourceKind("a :x"))
   })
 })
