@@ -160,6 +160,9 @@ export const make = Effect.fn("Nats.make")(function*(settings: NatsSettings) {
     return { seq: ack.seq, duplicate: ack.duplicate } satisfies Published
   })
 
+  /** The connected server's `max_payload` (NATS's default 1 MiB until the server told it). */
+  const maxPayload: Effect.Effect<number> = Effect.sync(() => nc.info?.max_payload ?? 1024 * 1024)
+
   /** Round trip to the JetStream API: proves the connection and JetStream both answer. */
   const ping: Effect.Effect<void, NatsError> = use("ping", ({ jsm }) => jsm.getAccountInfo()).pipe(Effect.asVoid)
 
@@ -185,7 +188,7 @@ export const make = Effect.fn("Nats.make")(function*(settings: NatsSettings) {
       }))
     })
 
-  return { subjects, js, jsm, use, publish, ping, signal, onSignal } as const
+  return { subjects, js, jsm, use, publish, maxPayload, ping, signal, onSignal } as const
 })
 
 export class Nats extends Effect.Service<Nats>()("billing/Nats", {
