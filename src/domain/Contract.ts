@@ -8,8 +8,16 @@ const Secret = Schema.String.annotations({ message: () => "must be a string" }).
   Schema.minLength(16, { message: () => "must be at least 16 characters" }),
   Schema.maxLength(512, { message: () => "must be at most 512 characters" })
 )
+export const MAX_ABI_ENTRIES = 512
+export const MAX_ABI_BYTES = 128 * 1024
+
+// The ABI is stored, copied into audit rows and events: bounded in entries and in serialized size.
 const Abi = Schema.Array(Schema.Record({ key: Schema.String, value: Schema.Unknown })).pipe(
-  Schema.annotations({ description: "contract ABI (JSON array)" })
+  Schema.maxItems(MAX_ABI_ENTRIES, { message: () => `an ABI has at most ${MAX_ABI_ENTRIES} entries` }),
+  Schema.filter((abi) =>
+    new TextEncoder().encode(JSON.stringify(abi)).byteLength <= MAX_ABI_BYTES || `an ABI is at most ${MAX_ABI_BYTES} bytes of JSON`
+  ),
+  Schema.annotations({ description: `contract ABI (JSON array, at most ${MAX_ABI_ENTRIES} entries and ${MAX_ABI_BYTES} bytes)` })
 )
 
 export const ContractCreate = Schema.Struct({

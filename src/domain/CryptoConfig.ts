@@ -2,11 +2,12 @@ import { Schema } from "effect"
 import { NetworkName, RpcUrl } from "../Config.ts"
 import { PositiveAmount } from "./Money.ts"
 
-const PerNetwork = <A, I>(value: Schema.Schema<A, I>) => Schema.Record({ key: NetworkName, value })
+const PerNetwork = <A, I>(value: Schema.Schema<A, I>) =>
+  Schema.Record({ key: NetworkName, value }).pipe(Schema.filter((r) => Object.keys(r).length <= 64 || "at most 64 networks"))
 
 /** A live change, merged per network: networks not named are untouched. */
 export const CryptoConfigUpdate = Schema.Struct({
-  rpc_endpoints: Schema.optional(PerNetwork(Schema.Union(RpcUrl, Schema.NonEmptyArray(RpcUrl)))),
+  rpc_endpoints: Schema.optional(PerNetwork(Schema.Union(RpcUrl, Schema.NonEmptyArray(RpcUrl).pipe(Schema.maxItems(16))))),
   confirmations: Schema.optional(PerNetwork(Schema.Int.pipe(Schema.between(0, 1000)))),
   gas_cap: Schema.optional(PerNetwork(PositiveAmount)),
   /** Required for a network that is not configured yet. */
