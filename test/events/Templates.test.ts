@@ -19,6 +19,8 @@ const sample = {
   seq: 7,
   delivery_count: 3,
   reason: "gave up",
+  outbox_id: "17",
+  detail: "payload is 1500020 bytes",
   actor: "fin-1",
   networks: ["base", "anvil"]
 }
