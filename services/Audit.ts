@@ -48,8 +48,15 @@ export const redactSecrets = (value: unknown): unknown => {
   return typeof value === "bigint" ? value.toString() : value
 }
 
-/** `payment:<id>` -> `payment`: the kind in the subject `audit.<kind>`. */
-export const resourceKind = (resource: string) => subjectToken(resource.split(":", 1)[0] ?? resource)
+/**
+ * `payment:<id>` -> `payment`: the kind in the subject `audit.<kind>`. Kinds are a closed set written in code
+ * (`payment`, `plan`, `crypto_config`, ...) and keep their documented subjects; anything else is escaped. A kept
+ * kind has `_` only before a lower-case letter, an escape only before upper-case hex: the two never collide.
+ */
+export const resourceKind = (resource: string) => {
+  const kind = resource.split(":", 1)[0] ?? resource
+  return /^[a-z][a-z0-9]*(?:_[a-z][a-z0-9]*)*$/.test(kind) && kind.length <= 64 ? kind : subjectToken(kind)
+}
 
 const Inserted = Schema.Struct({ id: Schema.String, created_at: Schema.DateFromSelf })
 const decodeInserted = decodeRow(Inserted)

@@ -9,20 +9,13 @@
  * `streams/Subjects.ts` is imported from here although `streams/` otherwise depends on `services/`:
  * it is a leaf module of names without dependencies, and the names have to be declared once.
  */
-import {
-  DiscardPolicy,
-  JetStreamApiCodes,
-  JetStreamApiError,
-  jetstream,
-  jetstreamManager,
-  RetentionPolicy,
-  StorageType
-} from "@nats-io/jetstream"
-import type { JetStreamClient, JetStreamManager, StreamConfig } from "@nats-io/jetstream"
-import { connect, headers as natsHeaders, nanos } from "@nats-io/transport-node"
+import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager } from "@nats-io/jetstream"
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream"
+import { connect, headers as natsHeaders } from "@nats-io/transport-node"
 import type { MsgHdrs, NatsConnection, Status } from "@nats-io/transport-node"
-import { Config, Data, Duration, Effect, Layer, LogLevel, Schema } from "effect"
+import { Config, Data, Effect, Layer, LogLevel, Schema } from "effect"
 import * as Subjects from "../streams/Subjects.ts"
+import { StreamLimits, streamConfigs, type StreamSettings } from "./StreamLimits.ts"
 
 export class NatsError extends Data.TaggedError("NatsError")<{
   readonly operation: string
@@ -42,6 +35,7 @@ export const isNotFound = (error: NatsError): boolean =>
 export interface NatsSettings {
   readonly url: string
   readonly prefix: Subjects.Prefix
+  readonly limits: StreamLimits
 }
 
 // The message does not echo the value: a URL may carry credentials.
@@ -61,7 +55,7 @@ export const NatsPrefix: Config.Config<Subjects.Prefix> = Schema.Config("BILLING
   Config.withDefault(Subjects.DefaultPrefix)
 )
 
-export const NatsSettings: Config.Config<NatsSettings> = Config.all({ url: NatsUrl, prefix: NatsPrefix })
+export const NatsSettings: Config.Config<NatsSettings> = Config.all({ url: NatsUrl, prefix: NatsPrefix, limits: StreamLimits })
 
 export interface PublishOptions {
   /** Sent as `Nats-Msg-Id`: the stream drops a repeat within its duplicate window. */
@@ -77,24 +71,6 @@ export interface Published {
 export interface Clients {
   readonly js: JetStreamClient
   readonly jsm: JetStreamManager
-}
-
-const hour = nanos(Duration.toMillis(Duration.hours(1)))
-
-const streamConfigs = (subjects: Subjects.Subjects): ReadonlyArray<Partial<StreamConfig> & { name: string }> => {
-  const common = { storage: StorageType.File, retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old, num_replicas: 1 }
-  return [
-    { ...common, name: subjects.streams.webhooks, subjects: [subjects.streamSubjects.webhooks], duplicate_window: hour },
-    { ...common, name: subjects.streams.chain, subjects: [subjects.streamSubjects.chain], duplicate_window: hour },
-    // the outbox relay publishes with the outbox row id as Nats-Msg-Id: same window
-    { ...common, name: subjects.streams.events, subjects: [...subjects.streamSubjects.events], duplicate_window: hour },
-    {
-      ...common,
-      name: subjects.streams.dlq,
-      subjects: [subjects.streamSubjects.dlq],
-      max_age: nanos(Duration.toMillis(Duration.days(30)))
-    }
-  ]
 }
 
 const attempt = <A>(operation: string, f: () => Promise<A>): Effect.Effect<A, NatsError> =>
@@ -153,14 +129,15 @@ export const make = Effect.fn("Nats.make")(function*(settings: NatsSettings) {
   const use = <A>(operation: string, f: (clients: Clients) => Promise<A>): Effect.Effect<A, NatsError> =>
     attempt(operation, () => f({ js, jsm }))
 
-  const ensureStream = (config: Partial<StreamConfig> & { name: string }) => {
+  // an existing stream gets the current limits too (update first)
+  const ensureStream = (config: StreamSettings) => {
     const { name, ...update } = config
     return use(`streams.update(${name})`, ({ jsm }) => jsm.streams.update(name, update)).pipe(
       Effect.catchIf(isNotFound, () => use(`streams.add(${name})`, ({ jsm }) => jsm.streams.add(config))),
       Effect.asVoid
     )
   }
-  yield* Effect.forEach(streamConfigs(subjects), ensureStream, { discard: true })
+  yield* Effect.forEach(streamConfigs(subjects, settings.limits), ensureStream, { discard: true })
 
   const toHeaders = (record: Readonly<Record<string, string>>): Effect.Effect<MsgHdrs, NatsError> =>
     Effect.try({
@@ -182,6 +159,9 @@ export const make = Effect.fn("Nats.make")(function*(settings: NatsSettings) {
       }))
     return { seq: ack.seq, duplicate: ack.duplicate } satisfies Published
   })
+
+  /** The connected server's `max_payload` (NATS's default 1 MiB until the server told it). */
+  const maxPayload: Effect.Effect<number> = Effect.sync(() => nc.info?.max_payload ?? 1024 * 1024)
 
   /** Round trip to the JetStream API: proves the connection and JetStream both answer. */
   const ping: Effect.Effect<void, NatsError> = use("ping", ({ jsm }) => jsm.getAccountInfo()).pipe(Effect.asVoid)
@@ -208,7 +188,7 @@ export const make = Effect.fn("Nats.make")(function*(settings: NatsSettings) {
       }))
     })
 
-  return { subjects, js, jsm, use, publish, ping, signal, onSignal } as const
+  return { subjects, js, jsm, use, publish, maxPayload, ping, signal, onSignal } as const
 })
 
 export class Nats extends Effect.Service<Nats>()("billing/Nats", {
@@ -220,7 +200,8 @@ export class Nats extends Effect.Service<Nats>()("billing/Nats", {
       Nats,
       Effect.all({
         url: overrides.url === undefined ? NatsUrl : Effect.succeed(overrides.url),
-        prefix: overrides.prefix === undefined ? NatsPrefix : Effect.succeed(overrides.prefix)
+        prefix: overrides.prefix === undefined ? NatsPrefix : Effect.succeed(overrides.prefix),
+        limits: overrides.limits === undefined ? StreamLimits : Effect.succeed(overrides.limits)
       }).pipe(Effect.flatMap(make), Effect.map((service) => new Nats(service)))
     )
 }

@@ -57,6 +57,11 @@ export const financeOpsTemplates = {
     body: "Consumer {consumer} gave up on {subject} (stream {stream}, seq {seq}) after {delivery_count} deliveries: " +
       "{reason}. Replay it from the admin dead letters once the cause is fixed."
   },
+  "outbox_dead_letter": {
+    title: "Event dead-lettered",
+    body: "The outbox relay set aside event {outbox_id} on {subject} ({reason}: {detail}); the events after it went on. " +
+      "It stays in the outbox table (dead_lettered_at) with its payload until an operator fixes and replays it."
+  },
   "crypto_config.changed": {
     title: "Crypto config changed",
     body: "{actor} changed the crypto config of {networks}."

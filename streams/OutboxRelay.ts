@@ -2,21 +2,26 @@
  * The OutboxRelay: publishes outbox rows (written in the transaction of the change they describe) to JetStream
  * and marks them sent.
  *
- * One pass locks a batch of unsent rows in id order (`FOR UPDATE SKIP LOCKED`: several instances share the work
+ * One pass locks a batch of pending rows in id order (`FOR UPDATE SKIP LOCKED`: several instances share the work
  * without waiting on each other), publishes each to `nats.subjects.event(row.subject)` with `Nats-Msg-Id` =
  * `outbox:<id>`, marks the published ones sent and commits. So:
  * - a crash after the change committed and before the publish loses nothing: the rows stay unsent;
  * - a crash after the publish and before the mark publishes nothing twice: the row is published again with the
  *   same msg id, which the EVENTS stream drops within its duplicate window (1 hour);
- * - a NATS error stops the pass: what was published is marked, the rest waits for the retry (a capped,
- *   jittered exponential Schedule); any other failure is logged and the next poll tries again.
+ * - a transient NATS error stops the pass: what was published is marked, the rest waits for the retry (a capped,
+ *   jittered exponential Schedule); any other failure is logged and the next poll tries again;
+ * - a row NATS can never take (`OutboxPolicy`) is dead-lettered in the same pass: marked with its reason, a small
+ *   record of it on `dlq.outbox`, counted, logged, finance_ops notified; the rows behind it go on.
  * Order: rows are published in id order by one instance; with several instances running, two batches may
  * interleave (consumers order by the id in the msg id, or by the payload's own timestamps).
  */
 import { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
 import { Config, Duration, Effect, Either, Layer, Metric, Schedule, Schema } from "effect"
 import { Nats, type NatsError } from "../services/Nats.ts"
 import { decodeRows } from "../services/Rows.ts"
+import { OutboxDeadLetters, Step } from "./OutboxDeadLetters.ts"
+import { classify, precheck, Verdict } from "./OutboxPolicy.ts"
 
 export const OutboxRelayConfig = Config.all({
   poll: Config.duration("BILLING_OUTBOX_POLL").pipe(
@@ -29,7 +34,12 @@ export const OutboxRelayConfig = Config.all({
     Config.withDefault(100)
   ),
   retryBaseDelay: Config.duration("BILLING_OUTBOX_RETRY_BASE_DELAY").pipe(Config.withDefault(Duration.millis(200))),
-  retryMaxDelay: Config.duration("BILLING_OUTBOX_RETRY_MAX_DELAY").pipe(Config.withDefault(Duration.seconds(10)))
+  retryMaxDelay: Config.duration("BILLING_OUTBOX_RETRY_MAX_DELAY").pipe(Config.withDefault(Duration.seconds(10))),
+  maxAttempts: Config.integer("BILLING_OUTBOX_MAX_ATTEMPTS").pipe(
+    Config.withDescription("passes a row may fail with an unexplained refusal, while the stream answers, before it is dead-lettered"),
+    Config.validate({ message: "BILLING_OUTBOX_MAX_ATTEMPTS must be between 1 and 100", validation: (n) => n >= 1 && n <= 100 }),
+    Config.withDefault(5)
+  )
 })
 
 export const outboxMsgId = (id: string) => `outbox:${id}`
@@ -39,10 +49,17 @@ export const outboxPublishedTotal = Metric.counter("billing_outbox_published_tot
   incremental: true
 })
 export const outboxUnsent = Metric.gauge("billing_outbox_unsent", {
-  description: "outbox rows not yet published, after the relay's last pass"
+  description: "outbox rows not yet published nor dead-lettered, after the relay's last pass"
 })
 
-const Row = Schema.Struct({ id: Schema.String, subject: Schema.String, payload: Schema.String })
+const Row = Schema.Struct({
+  id: Schema.String,
+  subject: Schema.String,
+  payload: Schema.String,
+  attempts: Schema.Number,
+  created_at: Schema.DateFromSelf
+})
+type Row = typeof Row.Type
 const decode = decodeRows(Row)
 const Count = Schema.Struct({ n: Schema.Number })
 const decodeCount = decodeRows(Count)
@@ -55,24 +72,63 @@ export const makeOutboxRelay = Effect.gen(function*() {
   const nats = yield* Nats
   const config = yield* OutboxRelayConfig
 
-  const publish = (row: typeof Row.Type) =>
+  const publish = (row: Row) =>
     nats.publish(nats.subjects.event(row.subject), encoder.encode(row.payload), { msgId: outboxMsgId(row.id) }).pipe(
       Effect.tap((ack) => Metric.increment(Metric.tagged(outboxPublishedTotal, "duplicate", String(ack.duplicate))))
     )
 
+  /** Whether the EVENTS stream answers: a refusal it keeps giving for one row is then that row's. */
+  const streamAnswers = nats.use("streams.info(events)", ({ jsm }) => jsm.streams.info(nats.subjects.streams.events)).pipe(
+    Effect.as(true),
+    Effect.orElseSucceed(() => false)
+  )
+
+  const deadLetters = yield* OutboxDeadLetters
+
+  /** Publishes one row, or sets it aside; `stop` ends the pass (the failure is not the row's). */
+  const step = (row: Row, maxPayload: number): Effect.Effect<Step, SqlError> =>
+    Effect.gen(function*() {
+      const subject = nats.subjects.event(row.subject)
+      const refused = precheck(
+        { subject, payloadBytes: encoder.encode(row.payload).byteLength },
+        { maxPayload, streamSubjects: nats.subjects.streamSubjects.events }
+      )
+      if (refused !== undefined) return yield* deadLetters.setAside(row, refused, row.attempts)
+      const result = yield* Effect.either(publish(row))
+      if (Either.isRight(result)) return Step.Sent()
+      const verdict = classify(result.left.cause)
+      switch (verdict._tag) {
+        case "Row":
+          return yield* deadLetters.setAside(row, verdict, row.attempts + 1)
+        case "Transient":
+          return Step.Stop({ error: result.left })
+        case "Suspect": {
+          if (!(yield* streamAnswers)) return Step.Stop({ error: result.left })
+          const attempts = row.attempts + 1
+          if (attempts >= config.maxAttempts) {
+            return yield* deadLetters.setAside(row, Verdict.Row({ reason: "publish_refused", detail: verdict.detail }), attempts)
+          }
+          yield* sql`UPDATE outbox SET attempts = ${attempts}, last_error = ${verdict.detail.slice(0, 1000)} WHERE id = ${row.id}`
+          return Step.Stop({ error: result.left })
+        }
+      }
+    })
+
   /** One batch in one SQL transaction; the number of rows it published, or the NATS error that stopped it. */
   const batch = sql.withTransaction(Effect.gen(function*() {
-    const rows = yield* sql`SELECT id::text AS id, subject, payload::text AS payload FROM outbox
-      WHERE sent_at IS NULL ORDER BY outbox.id LIMIT ${config.batchSize} FOR UPDATE SKIP LOCKED`.pipe(Effect.flatMap(decode))
+    const rows = yield* sql`SELECT id::text AS id, subject, payload::text AS payload, attempts, created_at FROM outbox
+      WHERE sent_at IS NULL AND dead_lettered_at IS NULL ORDER BY outbox.id LIMIT ${config.batchSize}
+      FOR UPDATE SKIP LOCKED`.pipe(Effect.flatMap(decode))
+    const maxPayload = yield* nats.maxPayload
     const sent: Array<string> = []
     let failure: NatsError | undefined
     for (const row of rows) {
-      const result = yield* Effect.either(publish(row))
-      if (Either.isLeft(result)) {
-        failure = result.left
+      const outcome = yield* step(row, maxPayload)
+      if (outcome._tag === "Sent") sent.push(row.id)
+      if (outcome._tag === "Stop") {
+        failure = outcome.error
         break
       }
-      sent.push(row.id)
     }
     if (sent.length > 0) yield* sql`UPDATE outbox SET sent_at = now() WHERE id IN ${sql.in(sent)}`
     return { published: sent.length, full: rows.length === config.batchSize, failure }
@@ -89,7 +145,7 @@ export const makeOutboxRelay = Effect.gen(function*() {
     }
   }).pipe(Effect.withSpan("OutboxRelay.drain"))
 
-  const unsent = sql`SELECT count(*)::int AS n FROM outbox WHERE sent_at IS NULL`.pipe(
+  const unsent = sql`SELECT count(*)::int AS n FROM outbox WHERE sent_at IS NULL AND dead_lettered_at IS NULL`.pipe(
     Effect.flatMap(decodeCount),
     Effect.map((rows) => rows[0]?.n ?? 0)
   )
@@ -117,4 +173,4 @@ export const OutboxRelayLive = Layer.scopedDiscard(Effect.gen(function*() {
   const relay = yield* makeOutboxRelay
   yield* Effect.forkScoped(relay.loop.pipe(Effect.annotateLogs({ worker: "outbox-relay" })))
   yield* Effect.logInfo("outbox relay started")
-}))
+})).pipe(Layer.provide(OutboxDeadLetters.Default))

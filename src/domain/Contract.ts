@@ -6,8 +6,17 @@ import { WebhookSecretValue } from "./WebhookSecret.ts"
 const MethodName = Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, { message: () => "must be a Solidity function name" }))
 /** Create: the first webhook secret. Update: a new secret that replaces the others at once; null retires them all. */
 const Secret = WebhookSecretValue
+
+export const MAX_ABI_ENTRIES = 512
+export const MAX_ABI_BYTES = 128 * 1024
+
+// The ABI is stored, copied into audit rows and events: bounded in entries and in serialized size.
 const Abi = Schema.Array(Schema.Record({ key: Schema.String, value: Schema.Unknown })).pipe(
-  Schema.annotations({ description: "contract ABI (JSON array)" })
+  Schema.maxItems(MAX_ABI_ENTRIES, { message: () => `an ABI has at most ${MAX_ABI_ENTRIES} entries` }),
+  Schema.filter((abi) =>
+    new TextEncoder().encode(JSON.stringify(abi)).byteLength <= MAX_ABI_BYTES || `an ABI is at most ${MAX_ABI_BYTES} bytes of JSON`
+  ),
+  Schema.annotations({ description: `contract ABI (JSON array, at most ${MAX_ABI_ENTRIES} entries and ${MAX_ABI_BYTES} bytes)` })
 )
 
 export const ContractCreate = Schema.Struct({

@@ -2,7 +2,8 @@ import { Schema } from "effect"
 import { NetworkName, RpcUrl } from "../Config.ts"
 import { PositiveAmount } from "./Money.ts"
 
-const PerNetwork = <A, I>(value: Schema.Schema<A, I>) => Schema.Record({ key: NetworkName, value })
+const PerNetwork = <A, I>(value: Schema.Schema<A, I>) =>
+  Schema.Record({ key: NetworkName, value }).pipe(Schema.filter((r) => Object.keys(r).length <= 64 || "at most 64 networks"))
 
 /** A live change, merged per network: networks not named are untouched. */
 export const CryptoConfigUpdate = Schema.Struct({

@@ -5,14 +5,14 @@ import { Slug } from "./Ids.ts"
 export const GatewayCreate = Schema.Struct({
   slug: Slug,
   title: Schema.optionalWith(Schema.String.pipe(Schema.maxLength(200)), { default: () => "" }),
-  networks: Schema.Array(NetworkName),
+  networks: Schema.Array(NetworkName).pipe(Schema.maxItems(64)),
   enabled: Schema.optionalWith(Schema.Boolean, { default: () => true })
 })
 export type GatewayCreate = typeof GatewayCreate.Type
 
 export const GatewayUpdate = Schema.Struct({
   title: Schema.optional(Schema.String.pipe(Schema.maxLength(200))),
-  networks: Schema.optional(Schema.Array(NetworkName)),
+  networks: Schema.optional(Schema.Array(NetworkName).pipe(Schema.maxItems(64))),
   enabled: Schema.optional(Schema.Boolean)
 })
 export type GatewayUpdate = typeof GatewayUpdate.Type

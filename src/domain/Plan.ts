@@ -11,12 +11,21 @@ export type Price = typeof Price.Type
 
 const Prices = Schema.Array(Price).pipe(
   Schema.minItems(1, { message: () => "a plan needs at least one price" }),
+  Schema.maxItems(64, { message: () => "a plan has at most 64 prices" }),
   Schema.filter((prices) =>
     new Set(prices.map((p) => `${p.network}:${p.token}`)).size === prices.length || "one price per network and token"
   )
 )
 const Limits = Schema.Record({ key: Schema.String, value: Schema.Number })
 const Features = Schema.Array(Schema.String)
+// What a request may set: copied into every plan.changed event, so bounded in count and length.
+const LimitsInput = Schema.Record({
+  key: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(64)),
+  value: Schema.Number.pipe(Schema.finite())
+}).pipe(Schema.filter((limits) => Object.keys(limits).length <= 64 || "at most 64 monthly limits"))
+const FeaturesInput = Schema.Array(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(100))).pipe(
+  Schema.maxItems(64, { message: () => "at most 64 features" })
+)
 const Title = Schema.Trim.pipe(Schema.minLength(1), Schema.maxLength(200))
 
 export const PlanCreate = Schema.Struct({
@@ -25,8 +34,8 @@ export const PlanCreate = Schema.Struct({
   interval: Interval,
   prices: Prices,
   contract_slug: Slug,
-  monthly_limits: Schema.optionalWith(Limits, { default: () => ({}) }),
-  features: Schema.optionalWith(Features, { default: () => [] }),
+  monthly_limits: Schema.optionalWith(LimitsInput, { default: () => ({}) }),
+  features: Schema.optionalWith(FeaturesInput, { default: () => [] }),
   is_active: Schema.optionalWith(Schema.Boolean, { default: () => true })
 })
 export type PlanCreate = typeof PlanCreate.Type
@@ -36,8 +45,8 @@ export const PlanUpdate = Schema.Struct({
   interval: Schema.optional(Interval),
   prices: Schema.optional(Prices),
   contract_slug: Schema.optional(Slug),
-  monthly_limits: Schema.optional(Limits),
-  features: Schema.optional(Features),
+  monthly_limits: Schema.optional(LimitsInput),
+  features: Schema.optional(FeaturesInput),
   is_active: Schema.optional(Schema.Boolean)
 })
 export type PlanUpdate = typeof PlanUpdate.Type

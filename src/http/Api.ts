@@ -1,5 +1,5 @@
 import { HttpApi, OpenApi } from "@effect/platform"
-import { BadRequest, Internal, NotFound } from "../domain/Errors.ts"
+import { BadRequest, Internal, NotFound, PayloadTooLarge } from "../domain/Errors.ts"
 import { AdminContractsApi, AdminGatewaysApi, AdminPlansApi } from "./Admin/Api.ts"
 import { AdminAuditApi, FinanceAuditApi } from "./Audit/Api.ts"
 import { CheckoutApi } from "./Checkout/Api.ts"
@@ -23,6 +23,7 @@ export class Api extends HttpApi.make("evm-billing")
   .add(FinanceAuditApi)
   .addError(BadRequest)
   .addError(NotFound)
+  .addError(PayloadTooLarge)
   .addError(Internal)
   .annotate(OpenApi.Title, "EVM billing")
   .annotate(OpenApi.Description, "Subscriptions paid on EVM chains: checkout, webhooks, ledger, admin and finance_ops.")

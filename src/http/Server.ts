@@ -3,11 +3,12 @@ import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
-import { BadRequest, Internal, NotFound } from "../domain/Errors.ts"
+import { BadRequest, Internal, NotFound, PayloadTooLarge } from "../domain/Errors.ts"
 import { AdminContractsLive, AdminGatewaysLive, AdminPlansLive } from "./Admin/Http.ts"
 import { Api } from "./Api.ts"
 import { AdminAuditLive, FinanceAuditLive } from "./Audit/Http.ts"
 import { AuthLive } from "./Auth.ts"
+import { BodyLimit, isBodyTooLarge, MaxBody, tooLarge } from "./BodyLimit.ts"
 import { CheckoutLive } from "./Checkout/Http.ts"
 import { MeLive } from "./Me/Http.ts"
 import { OverviewLive } from "./Overview/Http.ts"
@@ -34,9 +35,10 @@ const tagOf = (e: unknown) => (typeof e === "object" && e !== null && "_tag" in 
  * Inside the API, before errors are encoded: schema failures name the offending field, unknown routes and
  * unreadable bodies keep the `{error, message}` shape, and a defect is logged and answered without details.
  */
-const ErrorShape = HttpApiBuilder.middleware(Api, (app) =>
+const ErrorShape = HttpApiBuilder.middleware(Api, Effect.map(MaxBody, (maxBody) => (app) =>
   (app as HttpApp.Default<unknown>).pipe(
     Effect.catchAll((e) => {
+      if (isBodyTooLarge(e)) return Effect.fail(tooLarge(maxBody))
       if (e instanceof HttpApiDecodeError) return Effect.fail(new BadRequest({ error: "invalid_request", message: describeIssue(e) }))
       switch (tagOf(e)) {
         case "RouteNotFound":
@@ -48,13 +50,15 @@ const ErrorShape = HttpApiBuilder.middleware(Api, (app) =>
       }
     }),
     // Log only the defect's name and message: platform errors carry the request, bearer token included.
-    Effect.catchAllDefect((defect): Effect.Effect<never, BadRequest | Internal> =>
-      tagOf(defect) === "RequestError"
+    Effect.catchAllDefect((defect): Effect.Effect<never, BadRequest | PayloadTooLarge | Internal> =>
+      isBodyTooLarge(defect)
+        ? Effect.fail(tooLarge(maxBody))
+        : tagOf(defect) === "RequestError"
         ? Effect.fail(new BadRequest({ error: "invalid_request", message: "the request body could not be read as JSON" }))
         : Effect.logError("request failed", describeDefect(defect)).pipe(
           Effect.zipRight(Effect.fail(new Internal({ error: "internal_error", message: "internal error" })))
         ))
-  ) as HttpApp.Default<BadRequest | NotFound | Internal>)
+  ) as HttpApp.Default<BadRequest | NotFound | PayloadTooLarge | Internal>))
 
 export const ApiLive = HttpApiBuilder.api(Api).pipe(
   Layer.provide([PublicLive, CheckoutLive, MeLive, WebhooksLive, AdminContractsLive, AdminWebhookSecretsLive, AdminPlansLive, AdminGatewaysLive, AdminAuditLive, OverviewLive, FinanceAuditLive]),
@@ -66,6 +70,7 @@ export const serveApi = (port: number) =>
     Layer.provide(HttpApiScalar.layer({ path: "/docs" })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(ErrorShape),
+    Layer.provide(BodyLimit),
     Layer.provide(ApiLive),
     HttpServer.withLogAddress,
     Layer.provide(NodeHttpServer.layer(createServer, { port, host: "0.0.0.0" }))

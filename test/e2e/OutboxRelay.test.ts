@@ -9,6 +9,7 @@ import { ConfigProvider, Effect, Layer, Metric } from "effect"
 import { randomUUID } from "node:crypto"
 import { Nats } from "../../services/Nats.ts"
 import { Outbox } from "../../services/Outbox.ts"
+import { OutboxDeadLetters } from "../../streams/OutboxDeadLetters.ts"
 import { makeOutboxRelay, outboxMsgId, outboxPublishedTotal } from "../../streams/OutboxRelay.ts"
 import { Prefix } from "../../streams/Subjects.ts"
 import { eventMessages, type EventMessage } from "../events/eventsStream.ts"
@@ -33,7 +34,7 @@ const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([
   ["BILLING_OUTBOX_RETRY_MAX_DELAY", "200 millis"]
 ])))
 
-const TestLayer = Layer.mergeAll(DeleteStreams, Outbox.Default).pipe(
+const TestLayer = Layer.mergeAll(DeleteStreams, Outbox.Default, OutboxDeadLetters.Default).pipe(
   Layer.provideMerge(Layer.merge(Nats.layerWith({ prefix }), TestDatabase)),
   Layer.provide(config)
 )

@@ -19,6 +19,8 @@ const sample = {
   seq: 7,
   delivery_count: 3,
   reason: "gave up",
+  outbox_id: "17",
+  detail: "payload is 1500020 bytes",
   actor: "fin-1",
   networks: ["base", "anvil"]
 }
@@ -71,6 +73,8 @@ describe("audit redaction", () => {
   it("audit subjects are named by the resource type", () => {
     assert.strictEqual(resourceKind("payment:9c1d2e3f-4a5b"), "payment")
     assert.strictEqual(resourceKind("crypto_config:anvil"), "crypto_config")
-    assert.strictEqual(resourceKind("odd.kind:x"), "odd_kind")
+    assert.strictEqual(resourceKind("odd.kind:x"), "odd_2Ekind")
+    assert.notStrictEqual(resourceKind("odd_kind:x"), resourceKind("odd.kind:x"))
+    assert.notStrictEqual(resourceKind("a_20:x"), resourceKind("a :x"))
   })
 })
