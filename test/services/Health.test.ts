@@ -59,7 +59,8 @@ const NatsLive = Layer.unwrapScoped(Effect.gen(function*() {
 
 const config = ConfigProvider.fromMap(new Map([
   ["BILLING_HEALTH_INTERVAL", "10 seconds"],
-  ["BILLING_RPC_RETRY_ATTEMPTS", "1"]
+  ["BILLING_RPC_RETRY_ATTEMPTS", "1"],
+  ["BILLING_RPC_ALLOW_LOOPBACK", "true"]
 ]))
 
 /** A `Health` (and the `Rpc` it probes) over `crypto_config` row `network` -> the proxy, on TestClock. */
@@ -99,7 +100,8 @@ layer(Layer.mergeAll(TestDatabase, NatsLive, NodeLive), { timeout: "60 seconds",
             assert.deepStrictEqual(first.assessment, { status: "ok", ageMillis: 0 })
             assert.deepStrictEqual(first.snapshot.checks["rpc:h_reads"], { ok: true })
             const probed = yield* proxy.requests
-            assert.strictEqual(probed, 1, "the first snapshot is one eth_blockNumber")
+            // The Rpc service proves the endpoint's chain id once, then the snapshot reads one block number.
+            assert.strictEqual(probed, 2, "the first snapshot is eth_chainId (the proof) and one eth_blockNumber")
 
             const verdicts = yield* Effect.replicateEffect(health.readiness, 200)
             assert.isTrue(verdicts.every((v) => v.assessment.status === "ok"))

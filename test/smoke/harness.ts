@@ -127,7 +127,8 @@ export const serve = (env: Record<string, string>) =>
       (child) => stopGroup(child)
     )
     const baseUrl = `http://127.0.0.1:${port}`
-    yield* Effect.tryPromise(() => fetch(`${baseUrl}/healthz`).then((r) => r.status)).pipe(
+    // Bounded: a request that reaches the port before the API layers are built is not answered.
+    yield* Effect.tryPromise(() => fetch(`${baseUrl}/healthz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status)).pipe(
       Effect.filterOrFail((status) => status === 200),
       Effect.retry({
         schedule: Schedule.spaced("250 millis").pipe(Schedule.upTo("60 seconds")),
