@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Clock, Config, Data, Effect, Metric, Option } from "effect"
+import { Clock, Config, Data, Effect, Metric, Option, Schema } from "effect"
 import { randomBytes, randomUUID } from "node:crypto"
 import { type Abi, encodeFunctionData, erc20Abi } from "viem"
 import type { CheckoutPayload, CheckoutRequest, CheckoutView, WalletTransaction } from "../src/domain/Checkout.ts"
@@ -12,7 +12,7 @@ import { labelled, transactionsTotal } from "./Metrics.ts"
 import { type PaymentRow, Payments, toCheckoutView } from "./Payments.ts"
 import { PlanNotFound, Plans } from "./Plans.ts"
 import { QuoteSigner } from "./QuoteSigner.ts"
-import { uniqueAs } from "./Rows.ts"
+import { decodeRows, uniqueAs } from "./Rows.ts"
 import { Rpc } from "./Rpc.ts"
 
 export class CheckoutRejected extends Data.TaggedError("CheckoutRejected")<{
@@ -34,6 +34,7 @@ export const CheckoutTtl = Config.integer("BILLING_CHECKOUT_TTL_SECONDS").pipe(
 class Raced extends Data.TaggedError("Raced") {}
 
 const GAS_HEADROOM_PERCENT = 120n
+const decodeIds = decodeRows(Schema.Struct({ id: Schema.String }))
 
 export class Checkout extends Effect.Service<Checkout>()("billing/Checkout", {
   effect: Effect.gen(function*() {
@@ -133,19 +134,21 @@ export class Checkout extends Effect.Service<Checkout>()("billing/Checkout", {
       // Both moves are audited with the user as actor, in the same transaction.
       const id = randomUUID()
       const write = Effect.gen(function*() {
-        const superseded = yield* sql<{ id: string }>`UPDATE payment_transactions SET status = 'expired', updated_at = now()
+        const superseded = yield* sql`SELECT id::text AS id FROM payment_transactions
           WHERE user_id = ${userId} AND plan_id = ${plan.id} AND status = 'pending'
             AND (wallet_address <> ${req.wallet_address} OR network <> ${price.network} OR token <> ${price.token}
               OR expires_at <= now())
-          RETURNING id::text AS id`
-        yield* sql`INSERT INTO payment_transactions (id, order_id, user_id, plan_id, contract_slug, network, chain_id,
+          FOR UPDATE`.pipe(Effect.flatMap(decodeIds))
+        for (const old of superseded) {
+          yield* payments.transition({ paymentId: old.id, from: "pending", to: "expired", actor: userId, details: { superseded_by: id } }).pipe(
+            Effect.orDie
+          )
+        }
+        yield* sql`INSERT INTO payment_transactions (id, order_id, user_id, plan_id, interval, contract_slug, network, chain_id,
             contract_address, token, amount, wallet_address, idempotency_key, quote_signature, payload, expires_at)
-          VALUES (${id}, ${orderId}, ${userId}, ${plan.id}, ${contract.slug}, ${price.network}, ${net.chain_id},
+          VALUES (${id}, ${orderId}, ${userId}, ${plan.id}, ${plan.interval}, ${contract.slug}, ${price.network}, ${net.chain_id},
             ${contract.address}, ${price.token}, ${price.amount.toString()}, ${req.wallet_address}, ${idempotencyKey ?? null},
             ${signature}, ${JSON.stringify(payload)}::jsonb, to_timestamp(${Number(deadline)}))`
-        for (const old of superseded) {
-          yield* audit.paymentTransition({ paymentId: old.id, from: "pending", to: "expired", actor: userId, details: { superseded_by: id } })
-        }
         yield* audit.paymentTransition({
           paymentId: id,
           from: null,

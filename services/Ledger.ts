@@ -13,9 +13,14 @@ export class UnbalancedLedgerTransaction extends Error {}
 /** Asset = network + token, the unit in which a ledger transaction must balance. */
 export const assetOf = (network: string, token: string) => `${network}:${token}`
 
-/** Deterministic from the on-chain event, so a retry cannot post twice. */
-export const paymentLedgerId = (chainId: number, txHash: string, logIndex: number) => `payment:${chainId}:${txHash}:${logIndex}`
-export const reversalLedgerId = (chainId: number, txHash: string, logIndex: number) => `reversal:${chainId}:${txHash}:${logIndex}`
+/**
+ * Deterministic from the on-chain event, so a retry cannot post twice. A transaction mined again after its
+ * reversal is a new inclusion: its id carries the new block's hash.
+ */
+export const paymentLedgerId = (chainId: number, txHash: string, logIndex: number, reincludedIn?: string) =>
+  `payment:${chainId}:${txHash}:${logIndex}${reincludedIn === undefined ? "" : `:${reincludedIn}`}`
+/** The reversal of one payment ledger transaction. */
+export const reversalOf = (paymentLedgerTransactionId: string) => `reversal:${paymentLedgerTransactionId.slice("payment:".length)}`
 
 export const isBalanced = (postings: ReadonlyArray<Posting>): boolean => {
   const sums = new Map<string, bigint>()
@@ -56,6 +61,15 @@ export class Ledger extends Effect.Service<Ledger>()("billing/Ledger", {
         (rows): ReadonlyArray<Posting> => rows.map((r) => ({ account: r.account, asset: r.asset, amount: BigInt(r.amount) }))
       )
 
-    return { post, postingsOf } as const
+    /** The payment's posting that no reversal has taken back yet (at most one: each inclusion is reversed before the next). */
+    const unreversedPaymentOf = (paymentId: string) =>
+      Effect.map(
+        sql<{ id: string }>`SELECT t.id FROM ledger_transactions t WHERE t.payment_id = ${paymentId} AND t.kind = 'payment'
+          AND NOT EXISTS (SELECT 1 FROM ledger_transactions r WHERE r.id = 'reversal:' || substr(t.id, 9))
+          ORDER BY t.created_at DESC LIMIT 1`,
+        (rows) => rows[0]?.id
+      )
+
+    return { post, postingsOf, unreversedPaymentOf } as const
   })
 }) {}

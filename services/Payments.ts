@@ -1,9 +1,18 @@
 import { SqlClient, type Statement } from "@effect/sql"
-import { Effect, Option, Schema } from "effect"
+import { Data, Effect, Option, Schema } from "effect"
 import type { CheckoutView, HistoryItem } from "../src/domain/Checkout.ts"
 import { CheckoutPayload } from "../src/domain/Checkout.ts"
-import { FailureReason, PaymentStatus } from "../src/domain/Payment.ts"
-import { decodeRows } from "./Rows.ts"
+import { canTransition, FailureReason, PaymentStatus } from "../src/domain/Payment.ts"
+import { Interval } from "../src/domain/Plan.ts"
+import { Audit } from "./Audit.ts"
+import { decodeRow, decodeRows } from "./Rows.ts"
+
+/** A move the transition table forbids, or from a status the row no longer has (a concurrent writer won). */
+export class IllegalPaymentTransition extends Data.TaggedError("IllegalPaymentTransition")<{
+  readonly paymentId: string
+  readonly from: PaymentStatus
+  readonly to: PaymentStatus
+}> {}
 
 /** A payment_transactions row as the services read it (money as bigint). */
 export const PaymentRow = Schema.Struct({
@@ -12,6 +21,8 @@ export const PaymentRow = Schema.Struct({
   user_id: Schema.String,
   plan_id: Schema.NumberFromString,
   plan_slug: Schema.String,
+  /** The plan's interval when the checkout was issued: what the payment buys. */
+  interval: Interval,
   contract_slug: Schema.String,
   network: Schema.String,
   chain_id: Schema.NumberFromString,
@@ -39,7 +50,7 @@ export type PaymentRow = typeof PaymentRow.Type
 
 /** Columns for PaymentRow; numeric and bigint columns cast to text so no JS number holds them. */
 export const PAYMENT_COLUMNS = `t.id::text AS id, t.order_id, t.user_id, t.plan_id::text AS plan_id, p.slug AS plan_slug,
-  t.contract_slug, t.network, t.chain_id::text AS chain_id, t.contract_address, t.token, t.amount::text AS amount,
+  t.interval, t.contract_slug, t.network, t.chain_id::text AS chain_id, t.contract_address, t.token, t.amount::text AS amount,
   t.paid_amount::text AS paid_amount, t.wallet_address, t.status, t.failure_reason, t.idempotency_key, t.tx_hash,
   t.log_index, t.block_number::text AS block_number, t.block_hash, t.quote_signature, t.payload, t.expires_at, t.created_at,
   t.confirmed_at, to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at`
@@ -73,21 +84,67 @@ export const toHistoryItem = (p: PaymentRow): HistoryItem => ({
 })
 
 const decodePayments = decodeRows(PaymentRow)
+const decodeStatus = decodeRow(Schema.UndefinedOr(Schema.Struct({ status: PaymentStatus })))
 
-/** Reads of payment_transactions shared by checkout, the processor and the user bundle. */
+/** A move of one payment, made by `Payments.transition` only. */
+export interface Transition {
+  readonly paymentId: string
+  /** The status the caller read (under its row lock); the move fails if the row has another. */
+  readonly from: PaymentStatus
+  readonly to: PaymentStatus
+  /** Further columns set with the status (`failure_reason`, the on-chain reference, ...; not `updated_at`). */
+  readonly set?: Statement.Fragment
+  /** Default: the payment processor. */
+  readonly actor?: string
+  readonly details?: Readonly<Record<string, unknown>>
+}
+
+/**
+ * payment_transactions: the shared reads, and the one writer of `status`. Every move is checked against the
+ * transition table (src/domain/Payment.ts; migration 011's trigger enforces the same) and audited in the
+ * caller's SQL transaction.
+ */
 export class Payments extends Effect.Service<Payments>()("billing/Payments", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const audit = yield* Audit
     const findOne = (where: Statement.Fragment) =>
       sql`SELECT ${sql.literal(PAYMENT_COLUMNS)} FROM payment_transactions t JOIN plans p ON p.id = t.plan_id WHERE ${where}`.pipe(
         Effect.orDie,
         Effect.flatMap(decodePayments),
         Effect.map((rows) => Option.fromNullable(rows[0]))
       )
+
+    /** Locks the row (inside the caller's transaction) and reads it. */
+    const lock = (id: string) =>
+      sql`SELECT ${sql.literal(PAYMENT_COLUMNS)} FROM payment_transactions t JOIN plans p ON p.id = t.plan_id
+        WHERE t.id = ${id} FOR UPDATE OF t`.pipe(
+        Effect.flatMap(decodePayments),
+        Effect.flatMap((rows) => rows[0] === undefined ? Effect.dieMessage(`payment ${id} vanished`) : Effect.succeed(rows[0]))
+      )
+
+    const transition = Effect.fn("Payments.transition")(function*(t: Transition) {
+      const illegal = new IllegalPaymentTransition({ paymentId: t.paymentId, from: t.from, to: t.to })
+      if (!canTransition(t.from, t.to)) return yield* illegal
+      const moved = yield* sql`UPDATE payment_transactions SET status = ${t.to}, updated_at = now()${t.set === undefined ? sql.literal("") : sql`, ${t.set}`}
+        WHERE id = ${t.paymentId} AND status = ${t.from} RETURNING status`.pipe(Effect.flatMap((rows) => decodeStatus(rows[0])))
+      if (moved === undefined) return yield* illegal
+      yield* audit.paymentTransition({
+        paymentId: t.paymentId,
+        from: t.from,
+        to: t.to,
+        ...(t.actor === undefined ? {} : { actor: t.actor }),
+        ...(t.details === undefined ? {} : { details: t.details })
+      })
+    })
+
     return {
       findOne,
       byOrderId: (orderId: string) => findOne(sql`t.order_id = ${orderId.toLowerCase()}`),
-      byId: (id: string) => findOne(sql`t.id = ${id}`)
+      byId: (id: string) => findOne(sql`t.id = ${id}`),
+      lock,
+      transition
     } as const
-  })
+  }),
+  dependencies: [Audit.Default]
 }) {}

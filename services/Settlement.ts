@@ -1,13 +1,12 @@
-import { SqlClient } from "@effect/sql"
+import { SqlClient, type Statement } from "@effect/sql"
 import { Effect, Schema } from "effect"
-import { canTransition, type FailureReason, PaymentStatus } from "../src/domain/Payment.ts"
+import { canTransition, type FailureReason, type PaymentStatus } from "../src/domain/Payment.ts"
 import type { Verdict } from "../src/domain/PaymentCheck.ts"
-import { Interval } from "../src/domain/Plan.ts"
-import { Audit } from "./Audit.ts"
-import { assetOf, Ledger, paymentLedgerId, type Posting, reversalLedgerId } from "./Ledger.ts"
+import { assetOf, Ledger, paymentLedgerId, type Posting, reversalOf } from "./Ledger.ts"
 import { Notifications } from "./Notifications.ts"
+import { type PaymentRow, Payments } from "./Payments.ts"
 import { PlanEvents } from "./PlanEvents.ts"
-import { decodeRow, decodeRows, transactional } from "./Rows.ts"
+import { decodeRows, transactional } from "./Rows.ts"
 import { Subscriptions } from "./Subscriptions.ts"
 
 /** One Minted log, read from the canonical chain and deep enough. */
@@ -24,26 +23,11 @@ export interface SettledLog {
 
 export type SettleOutcome = "confirmed" | "failed" | "credited" | "duplicate"
 
-const Locked = Schema.Struct({
-  id: Schema.String,
-  order_id: Schema.String,
-  user_id: Schema.String,
-  plan_id: Schema.NumberFromString,
-  plan_slug: Schema.String,
-  interval: Interval,
-  network: Schema.String,
-  token: Schema.String,
-  amount: Schema.BigInt,
-  status: PaymentStatus,
-  tx_hash: Schema.NullOr(Schema.String),
-  log_index: Schema.NullOr(Schema.Number)
-})
-const decodeLocked = decodeRow(Locked)
-type Locked = typeof Locked.Type
+type Locked = PaymentRow
 const decodeIds = decodeRows(Schema.Struct({ id: Schema.String }))
 
-/** Statuses in which `settleMint` has already posted the payment's transfer. */
-const posted: ReadonlyArray<PaymentStatus> = ["confirmed", "failed", "reversed", "refunded"]
+/** Statuses in which the payment's recorded transfer is posted and not reversed. */
+const posted: ReadonlyArray<PaymentStatus> = ["confirmed", "failed", "refunded"]
 
 /**
  * The effects of a chain event, each in ONE SQL transaction with its dedupe key: a redelivered event finds
@@ -55,10 +39,10 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const ledger = yield* Ledger
+    const payments = yield* Payments
     const subscriptions = yield* Subscriptions
     const notifications = yield* Notifications
     const planEvents = yield* PlanEvents
-    const audit = yield* Audit
 
     const claim = (dedupeKey: string, source: string, paymentId: string) =>
       Effect.map(
@@ -69,12 +53,10 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
     const finish = (dedupeKey: string, outcome: string) =>
       sql`UPDATE processed_events SET outcome = ${outcome} WHERE dedupe_key = ${dedupeKey}`
 
-    const lock = (paymentId: string) =>
-      sql`SELECT t.id::text AS id, t.order_id, t.user_id, t.plan_id::text AS plan_id, p.slug AS plan_slug, p.interval,
-          t.network, t.token, t.amount::text AS amount, t.status, t.tx_hash, t.log_index
-        FROM payment_transactions t JOIN plans p ON p.id = t.plan_id WHERE t.id = ${paymentId} FOR UPDATE OF t`.pipe(
-        Effect.flatMap((rows) => decodeLocked(rows[0]))
-      )
+    const lock = payments.lock
+    /** Every status move goes through the payments' owner; a refused one here is a defect (the caller checked). */
+    const move = (payment: Locked, to: PaymentStatus, set: Statement.Fragment | undefined, details: Record<string, unknown>) =>
+      payments.transition({ paymentId: payment.id, from: payment.status, to, set, details }).pipe(Effect.orDie)
 
     const currentSubscription = (userId: string) =>
       sql`SELECT id::text AS id FROM subscriptions WHERE user_id = ${userId} AND status IN ('active', 'past_due')`.pipe(
@@ -82,16 +64,15 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
         Effect.map((rows) => rows[0]?.id ?? null)
       )
 
-    /** Confirmed: subscription renewed or activated, its event, the payer and finance_ops told (of what was received). */
+    /** Confirmed (the row already moved): subscription renewed or activated, its event, the payer and finance_ops told (of what was received). */
     const confirmed = (payment: Locked, txHash: string, paid: bigint) =>
       Effect.gen(function*() {
-        yield* audit.paymentTransition({ paymentId: payment.id, from: payment.status, to: "confirmed", details: { tx_hash: txHash } })
         const applied = yield* subscriptions.applyPayment({
           userId: payment.user_id,
           planId: payment.plan_id,
           interval: payment.interval,
           paymentId: payment.id
-        })
+        }).pipe(Effect.orDie)
         const event = yield* planEvents.emit({
           reason: applied.reason,
           userId: payment.user_id,
@@ -117,15 +98,9 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
         yield* notifications.notifyFinanceOps("payment.confirmed", details)
       })
 
-    /** Failed with a reason: audit, `payment_failed` (the current subscription, if any, unchanged), the payer told. */
+    /** Failed with a reason (the row already moved): `payment_failed` (the current subscription, if any, unchanged), the payer told. */
     const failed = (payment: Locked, reason: FailureReason, txHash: string) =>
       Effect.gen(function*() {
-        yield* audit.paymentTransition({
-          paymentId: payment.id,
-          from: payment.status,
-          to: "failed",
-          details: { failure_reason: reason, tx_hash: txHash }
-        })
         yield* planEvents.emit({
           reason: "payment_failed",
           userId: payment.user_id,
@@ -153,22 +128,31 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
       const { log, verdict } = args
       if (!(yield* claim(args.dedupeKey, args.source, args.paymentId))) return "duplicate" as SettleOutcome
       const payment = yield* lock(args.paymentId)
-      // The same transfer under another log index: a reorg moved the transaction into another block, where its log
-      // has another index (and so another dedupe key). Its money was posted under the first index: post nothing.
-      if (payment.tx_hash?.toLowerCase() === log.txHash.toLowerCase() && payment.log_index !== log.logIndex && posted.includes(payment.status)) {
+      const sameTransfer = payment.tx_hash?.toLowerCase() === log.txHash.toLowerCase()
+      // The same transfer again (a reorg moved it to another block or log index): its money is posted; post nothing.
+      if (sameTransfer && posted.includes(payment.status)) {
         yield* finish(args.dedupeKey, `duplicate:moved_from_log_${payment.log_index}`)
+        return "duplicate" as SettleOutcome
+      }
+      // A reversed transfer seen again in the very block it was reversed for is stale news, not a new inclusion.
+      const reincluded = sameTransfer && payment.status === "reversed"
+      if (reincluded && payment.block_hash === log.blockHash) {
+        yield* finish(args.dedupeKey, "duplicate:reversed_inclusion")
         return "duplicate" as SettleOutcome
       }
       const asset = assetOf(log.network, log.token)
       const received: Posting = { account: `treasury:${log.network}`, asset, amount: log.amount }
       const credit: Posting = { account: `customer_credit:${payment.user_id}`, asset, amount: -log.amount }
       const onChain = sql`tx_hash = ${log.txHash}, log_index = ${log.logIndex}, block_number = ${log.blockNumber.toString()},
-        block_hash = ${log.blockHash}, paid_amount = ${log.amount.toString()}, seen_at = coalesce(seen_at, now()), updated_at = now()`
+        block_hash = ${log.blockHash}, paid_amount = ${log.amount.toString()}, seen_at = coalesce(seen_at, now())`
 
       let outcome: SettleOutcome
       let postings: ReadonlyArray<Posting>
       if (verdict._tag === "Match" && canTransition(payment.status, "confirmed")) {
-        yield* sql`UPDATE payment_transactions SET status = 'confirmed', confirmed_at = now(), ${onChain} WHERE id = ${payment.id}`
+        yield* move(payment, "confirmed", sql`confirmed_at = now(), ${onChain}`, {
+          tx_hash: log.txHash,
+          ...(reincluded ? { reincluded_in: log.blockHash } : {})
+        })
         postings = [
           received,
           { account: `revenue:${log.network}`, asset, amount: -(log.amount - verdict.excess) },
@@ -177,7 +161,10 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
         yield* confirmed(payment, log.txHash, log.amount)
         outcome = "confirmed"
       } else if (verdict._tag === "Mismatch" && canTransition(payment.status, "failed")) {
-        yield* sql`UPDATE payment_transactions SET status = 'failed', failure_reason = ${verdict.reason}, ${onChain} WHERE id = ${payment.id}`
+        yield* move(payment, "failed", sql`failure_reason = ${verdict.reason}, ${onChain}`, {
+          failure_reason: verdict.reason,
+          tx_hash: log.txHash
+        })
         yield* failed(payment, verdict.reason, log.txHash)
         postings = [received, credit]
         outcome = "failed"
@@ -185,7 +172,12 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
         postings = [received, credit]
         outcome = "credited"
       }
-      yield* ledger.post({ id: paymentLedgerId(log.chainId, log.txHash, log.logIndex), paymentId: payment.id, kind: "payment", postings })
+      yield* ledger.post({
+        id: paymentLedgerId(log.chainId, log.txHash, log.logIndex, reincluded ? log.blockHash : undefined),
+        paymentId: payment.id,
+        kind: "payment",
+        postings
+      })
       yield* finish(args.dedupeKey, verdict._tag === "Mismatch" ? `${outcome}:${verdict.reason}` : outcome)
       return outcome
     }, transactional(sql))
@@ -202,8 +194,10 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
       const payment = yield* lock(args.paymentId)
       const applied = canTransition(payment.status, "failed")
       if (applied) {
-        yield* sql`UPDATE payment_transactions SET status = 'failed', failure_reason = ${args.reason},
-          tx_hash = coalesce(tx_hash, ${args.txHash}), updated_at = now() WHERE id = ${payment.id}`
+        yield* move(payment, "failed", sql`failure_reason = ${args.reason}, tx_hash = coalesce(tx_hash, ${args.txHash})`, {
+          failure_reason: args.reason,
+          tx_hash: payment.tx_hash ?? args.txHash
+        })
         yield* failed(payment, args.reason, payment.tx_hash ?? args.txHash)
       }
       yield* finish(args.dedupeKey, applied ? `failed:${args.reason}` : "ignored")
@@ -212,12 +206,10 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
 
     /** On chain but not deep enough yet. */
     const markSeen = Effect.fn("Settlement.markSeen")(function*(paymentId: string, log: Omit<SettledLog, "network" | "chainId" | "token" | "amount">) {
-      const moved = yield* sql`UPDATE payment_transactions SET status = 'seen', seen_at = coalesce(seen_at, now()), tx_hash = ${log.txHash},
-          log_index = ${log.logIndex}, block_number = ${log.blockNumber.toString()}, block_hash = ${log.blockHash}, updated_at = now()
-        WHERE id = ${paymentId} AND status = 'pending' RETURNING id`
-      if (moved.length > 0) {
-        yield* audit.paymentTransition({ paymentId, from: "pending", to: "seen", details: { tx_hash: log.txHash, block_number: log.blockNumber } })
-      }
+      const payment = yield* lock(paymentId)
+      if (payment.status !== "pending") return
+      yield* move(payment, "seen", sql`seen_at = coalesce(seen_at, now()), tx_hash = ${log.txHash}, log_index = ${log.logIndex},
+        block_number = ${log.blockNumber.toString()}, block_hash = ${log.blockHash}`, { tx_hash: log.txHash, block_number: log.blockNumber })
     }, transactional(sql))
 
     /** A burned pass ends its subscription at the period end. */
@@ -230,18 +222,18 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
 
     /** A reorg dropped the transaction before it was deep enough: back to pending, nothing was posted. */
     const unsee = Effect.fn("Settlement.unsee")(function*(paymentId: string, txHash: string) {
-      const rows = yield* sql`UPDATE payment_transactions SET status = 'pending', tx_hash = NULL, log_index = NULL,
-          block_number = NULL, block_hash = NULL, updated_at = now()
-        WHERE id = ${paymentId} AND status = 'seen' AND tx_hash = ${txHash} RETURNING id`
-      if (rows.length > 0) {
-        yield* audit.paymentTransition({ paymentId, from: "seen", to: "pending", details: { dropped_tx_hash: txHash } })
-      }
-      return rows.length > 0
+      const payment = yield* lock(paymentId)
+      if (payment.status !== "seen" || payment.tx_hash !== txHash) return false
+      yield* move(payment, "pending", sql`tx_hash = NULL, log_index = NULL, block_number = NULL, block_hash = NULL`, {
+        dropped_tx_hash: txHash
+      })
+      return true
     }, transactional(sql))
 
     /**
-     * A reorg deeper than the confirmation depth removed a confirmed payment: reversing postings (never an UPDATE),
-     * the subscription loses the period, the payer and finance_ops are notified.
+     * A reorg deeper than the confirmation depth removed a confirmed payment: the posting of its current inclusion
+     * is reversed (never an UPDATE), the subscription loses exactly what the payment bought, the payer and
+     * finance_ops are notified. A later inclusion of the same transaction confirms it again (`settleMint`).
      */
     const reverse = Effect.fn("Settlement.reverse")(function*(args: {
       readonly source: string
@@ -250,40 +242,24 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
       readonly txHash: string
       readonly logIndex: number
     }) {
-      const dedupeKey = `${args.chainId}:${args.txHash}:${args.logIndex}:reversed`
-      if (!(yield* claim(dedupeKey, args.source, args.paymentId))) return "duplicate" as const
       const payment = yield* lock(args.paymentId)
-      if (!canTransition(payment.status, "reversed")) {
-        yield* finish(dedupeKey, "ignored")
-        return "ignored" as const
-      }
-      yield* sql`UPDATE payment_transactions SET status = 'reversed', updated_at = now() WHERE id = ${payment.id}`
-      const original = yield* ledger.postingsOf(paymentLedgerId(args.chainId, args.txHash, args.logIndex))
-      yield* ledger.post({
-        id: reversalLedgerId(args.chainId, args.txHash, args.logIndex),
-        paymentId: payment.id,
-        kind: "reversal",
-        postings: original.map((p) => ({ ...p, amount: -p.amount }))
-      })
-      yield* audit.paymentTransition({ paymentId: payment.id, from: payment.status, to: "reversed", details: { tx_hash: args.txHash } })
-      yield* subscriptions.revokePayment(payment.id, payment.interval)
-      const [paid] = yield* sql`SELECT id::text AS id FROM subscriptions WHERE last_payment_id = ${payment.id}
-        ORDER BY updated_at DESC LIMIT 1`.pipe(Effect.flatMap(decodeIds))
-      yield* planEvents.emit({
-        reason: "reversed",
-        userId: payment.user_id,
-        subscriptionId: paid?.id ?? null,
-        paymentId: payment.id,
-        previousPlanId: null
-      })
+      const posting = yield* ledger.unreversedPaymentOf(payment.id)
+      if (!canTransition(payment.status, "reversed") || posting === undefined) return "ignored" as const
+      const reversalId = reversalOf(posting)
+      if (!(yield* claim(reversalId, args.source, args.paymentId))) return "duplicate" as const
+      yield* move(payment, "reversed", undefined, { tx_hash: args.txHash, block_hash: payment.block_hash })
+      const original = yield* ledger.postingsOf(posting)
+      yield* ledger.post({ id: reversalId, paymentId: payment.id, kind: "reversal", postings: original.map((p) => ({ ...p, amount: -p.amount })) })
+      const subscriptionId = yield* subscriptions.revokePayment(payment.id).pipe(Effect.orDie)
+      yield* planEvents.emit({ reason: "reversed", userId: payment.user_id, subscriptionId, paymentId: payment.id, previousPlanId: null })
       const details = { transaction_id: payment.id, user_id: payment.user_id, tx_hash: args.txHash, network: payment.network }
       yield* notifications.notify(payment.user_id, "payment.reversed", details)
       yield* notifications.notifyFinanceOps("payment.reversed", details)
-      yield* finish(dedupeKey, "reversed")
+      yield* finish(reversalId, "reversed")
       return "reversed" as const
     }, transactional(sql))
 
     return { settleMint, failWithoutTransfer, markSeen, burn, unsee, reverse } as const
   }),
-  dependencies: [Ledger.Default, Subscriptions.Default, Notifications.Default, PlanEvents.Default, Audit.Default]
+  dependencies: [Ledger.Default, Payments.Default, Subscriptions.Default, Notifications.Default, PlanEvents.Default]
 }) {}

@@ -1,13 +1,29 @@
-import { SqlClient } from "@effect/sql"
+import { SqlClient, type Statement } from "@effect/sql"
 import { Clock, Data, Effect, Option, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { firstPeriod, type Period, renewPeriod, revokePeriod } from "../src/domain/Period.ts"
-import type { Interval } from "../src/domain/Plan.ts"
-import { SubscriptionStatus, type SubscriptionView } from "../src/domain/Subscription.ts"
+import { Interval } from "../src/domain/Plan.ts"
+import { canTransitionSubscription, SubscriptionStatus, type SubscriptionView } from "../src/domain/Subscription.ts"
 import { decodeRow, decodeRows, transactional } from "./Rows.ts"
 
 export class NoCurrentSubscription extends Data.TaggedError("NoCurrentSubscription")<{ readonly userId: string }> {}
 export class PlanUnavailable extends Data.TaggedError("PlanUnavailable")<{ readonly slug: string }> {}
+/** A move the transition table forbids, or from a status the row no longer has. */
+export class IllegalSubscriptionTransition extends Data.TaggedError("IllegalSubscriptionTransition")<{
+  readonly subscriptionId: string
+  readonly from: SubscriptionStatus
+  readonly to: SubscriptionStatus
+}> {}
+
+/** A move of one subscription, made by `Subscriptions.transition` only. */
+export interface SubscriptionTransition {
+  readonly id: string
+  /** The status the caller read under its row lock. */
+  readonly from: SubscriptionStatus
+  readonly to: SubscriptionStatus
+  /** Further columns set with the status (not `updated_at`). */
+  readonly set?: Statement.Fragment
+}
 
 /** What a confirmed payment did to the subscriptions, for the `billing.plan.changed.v1` the caller emits. */
 export interface PaymentApplied {
@@ -50,6 +66,10 @@ const toView = (row: typeof ViewRow.Type): SubscriptionView => ({
   current_period_end: row.current_period_end.toISOString()
 })
 
+const Grant = Schema.Struct({ subscription_id: Schema.String, interval: Interval })
+const decodeGrant = decodeRow(Schema.UndefinedOr(Grant))
+const decodeIds = decodeRows(Schema.Struct({ id: Schema.String }))
+
 const PlanRef = Schema.Struct({ id: Schema.NumberFromString })
 const decodePlanRef = decodeRow(Schema.UndefinedOr(PlanRef))
 
@@ -57,13 +77,28 @@ const CURRENT_COLUMNS = `id::text AS id, plan_id::text AS plan_id, status, curre
   coalesce(period_anchor, current_period_start) AS period_anchor`
 
 /**
- * Subscription periods (by the plan's interval, from the time `Clock` gives) and the user's own changes.
- * Payment effects run inside the caller's SQL transaction; the scheduler (streams/Scheduler.ts) moves periods on.
+ * Subscription periods (by the interval each payment bought, from the time `Clock` gives) and the user's own
+ * changes; the one writer of a subscription's `status`. Payment effects run inside the caller's SQL transaction;
+ * the scheduler (streams/Scheduler.ts) moves periods on through `transition`.
  */
 export class Subscriptions extends Effect.Service<Subscriptions>()("billing/Subscriptions", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const nowDate = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))
+
+    const transition = Effect.fn("Subscriptions.transition")(function*(t: SubscriptionTransition) {
+      const illegal = new IllegalSubscriptionTransition({ subscriptionId: t.id, from: t.from, to: t.to })
+      if (!canTransitionSubscription(t.from, t.to)) return yield* illegal
+      const moved = yield* sql`UPDATE subscriptions SET status = ${t.to}, updated_at = now()${t.set === undefined ? sql.literal("") : sql`, ${t.set}`}
+        WHERE id = ${t.id} AND status = ${t.from} RETURNING id::text AS id`.pipe(Effect.flatMap(decodeIds))
+      if (moved.length === 0) return yield* illegal
+    })
+
+    /** What the payment bought is kept, so a reversal or refund takes back exactly that. */
+    const grant = (paymentId: string, subscriptionId: string, interval: Interval) =>
+      sql`INSERT INTO subscription_grants (payment_id, subscription_id, interval) VALUES (${paymentId}, ${subscriptionId}, ${interval})
+        ON CONFLICT (payment_id) DO UPDATE SET subscription_id = excluded.subscription_id, interval = excluded.interval,
+          granted_at = now(), revoked_at = NULL`
 
     const lockCurrent = (userId: string) =>
       sql`SELECT ${sql.literal(CURRENT_COLUMNS)} FROM subscriptions
@@ -84,22 +119,26 @@ export class Subscriptions extends Effect.Service<Subscriptions>()("billing/Subs
       const [current] = yield* lockCurrent(p.userId)
       if (current !== undefined && current.plan_id === p.planId) {
         const next = renewPeriod(periodOf(current), p.interval, now)
-        yield* sql`UPDATE subscriptions SET status = 'active', current_period_start = ${next.start},
-            current_period_end = ${next.end}, period_anchor = ${next.anchor}, cancel_at_period_end = false,
-            next_plan_id = NULL, last_payment_id = ${p.paymentId}, updated_at = now()
-          WHERE id = ${current.id}`
+        yield* transition({
+          id: current.id,
+          from: current.status,
+          to: "active",
+          set: sql`current_period_start = ${next.start}, current_period_end = ${next.end}, period_anchor = ${next.anchor},
+            cancel_at_period_end = false, next_plan_id = NULL, last_payment_id = ${p.paymentId}`
+        })
+        yield* grant(p.paymentId, current.id, p.interval)
         return { subscriptionId: current.id, reason: "renewed", previousPlanId: current.plan_id, replacedSubscriptionId: null } satisfies PaymentApplied
       }
       if (current !== undefined) {
         const end = new Date(Math.max(now.getTime(), current.current_period_start.getTime() + 1000))
-        yield* sql`UPDATE subscriptions SET status = 'canceled', current_period_end = ${end}, next_plan_id = NULL,
-            updated_at = now() WHERE id = ${current.id}`
+        yield* transition({ id: current.id, from: current.status, to: "canceled", set: sql`current_period_end = ${end}, next_plan_id = NULL` })
       }
       const id = randomUUID()
       const period = firstPeriod(now, p.interval)
       yield* sql`INSERT INTO subscriptions (id, user_id, plan_id, status, current_period_start, current_period_end,
           period_anchor, last_payment_id)
         VALUES (${id}, ${p.userId}, ${p.planId}, 'active', ${period.start}, ${period.end}, ${period.anchor}, ${p.paymentId})`
+      yield* grant(p.paymentId, id, p.interval)
       return {
         subscriptionId: id,
         reason: "activated",
@@ -116,22 +155,27 @@ export class Subscriptions extends Effect.Service<Subscriptions>()("billing/Subs
     })
 
     /**
-     * A reversed payment takes its period back: the subscription it paid loses one interval from its end, and
-     * is `expired` as of now when that leaves nothing.
+     * A reversed or refunded payment takes back exactly the interval it bought, from the end of the subscription it
+     * was granted to (whatever renewals followed); that subscription is `expired` as of now when nothing is left.
+     * The subscription's id, or null when the payment bought nothing still held.
      */
-    const revokePayment = Effect.fn("Subscriptions.revokePayment")(function*(paymentId: string, interval: Interval) {
+    const revokePayment = Effect.fn("Subscriptions.revokePayment")(function*(paymentId: string) {
       const now = yield* nowDate
-      const rows = yield* sql`SELECT ${sql.literal(CURRENT_COLUMNS)} FROM subscriptions
-        WHERE last_payment_id = ${paymentId} AND status IN ('active', 'past_due', 'canceled') FOR UPDATE`.pipe(
-        Effect.flatMap(decodeCurrent)
-      )
-      for (const row of rows) {
-        const back = revokePeriod(periodOf(row), interval, now)
-        yield* sql`UPDATE subscriptions SET current_period_end = ${back.end}, period_anchor = ${back.anchor},
-            status = ${back.ended ? "expired" : row.status}, updated_at = now()
-          WHERE id = ${row.id}`
-      }
-      return rows.length > 0
+      const held = yield* sql`SELECT subscription_id::text AS subscription_id, interval FROM subscription_grants
+        WHERE payment_id = ${paymentId} AND revoked_at IS NULL FOR UPDATE`.pipe(Effect.flatMap((rows) => decodeGrant(rows[0])))
+      if (held === undefined) return null
+      yield* sql`UPDATE subscription_grants SET revoked_at = now() WHERE payment_id = ${paymentId}`
+      const [row] = yield* sql`SELECT ${sql.literal(CURRENT_COLUMNS)} FROM subscriptions
+        WHERE id = ${held.subscription_id} AND status <> 'expired' FOR UPDATE`.pipe(Effect.flatMap(decodeCurrent))
+      if (row === undefined) return held.subscription_id
+      const back = revokePeriod(periodOf(row), held.interval, now)
+      yield* transition({
+        id: row.id,
+        from: row.status,
+        to: back.ended ? "expired" : row.status,
+        set: sql`current_period_end = ${back.end}, period_anchor = ${back.anchor}`
+      })
+      return row.id
     })
 
     /** The user's current subscription, else the most recent one. */
@@ -183,6 +227,6 @@ export class Subscriptions extends Effect.Service<Subscriptions>()("billing/Subs
       return yield* currentView(userId)
     }, transactional(sql))
 
-    return { applyPayment, cancelAtPeriodEnd, revokePayment, view, cancel, changePlan } as const
+    return { transition, applyPayment, cancelAtPeriodEnd, revokePayment, view, cancel, changePlan } as const
   })
 }) {}

@@ -2,11 +2,12 @@ import { SqlClient } from "@effect/sql"
 import { Clock, Config, Duration, Effect, Layer, Schedule, Schema } from "effect"
 import { serviceActor } from "../src/domain/Actor.ts"
 import { SubscriptionStatus } from "../src/domain/Subscription.ts"
-import { Audit } from "../services/Audit.ts"
 import { Leases } from "../services/Leases.ts"
 import { Notifications } from "../services/Notifications.ts"
+import { Payments } from "../services/Payments.ts"
 import { PlanEvents } from "../services/PlanEvents.ts"
 import { decodeRows } from "../services/Rows.ts"
+import { Subscriptions } from "../services/Subscriptions.ts"
 
 export const SchedulerConfig = Config.all({
   every: Config.duration("BILLING_SCHEDULER_EVERY").pipe(Config.withDefault(Duration.seconds(30))),
@@ -43,7 +44,6 @@ type Locked = typeof Locked.Type
 const decodeLocked = decodeRows(Locked)
 const decodeIds = decodeRows(Schema.Struct({ id: Schema.String }))
 const decodeNotice = decodeRows(Schema.Struct({ user_id: Schema.String, plan_slug: Schema.String, current_period_end: Schema.DateFromSelf }))
-const decodeExpired = decodeRows(Schema.Struct({ user_id: Schema.String, expires_at: Schema.DateFromSelf }))
 
 /**
  * Moves subscriptions and checkouts on with time, `now` from `Clock`: an active subscription past its period end
@@ -57,7 +57,8 @@ export class Scheduler extends Effect.Service<Scheduler>()("billing/Scheduler", 
     const sql = yield* SqlClient.SqlClient
     const planEvents = yield* PlanEvents
     const notifications = yield* Notifications
-    const audit = yield* Audit
+    const payments = yield* Payments
+    const subscriptions = yield* Subscriptions
     const config = yield* SchedulerConfig
     const ms = Duration.toMillis
 
@@ -90,8 +91,7 @@ export class Scheduler extends Effect.Service<Scheduler>()("billing/Scheduler", 
       extra: Record<string, string>
     ) =>
       Effect.gen(function*() {
-        yield* sql`UPDATE subscriptions SET status = ${to}, plan_id = ${planId}, next_plan_id = NULL, updated_at = now()
-          WHERE id = ${row.id}`
+        yield* subscriptions.transition({ id: row.id, from: row.status, to, set: sql`plan_id = ${planId}, next_plan_id = NULL` })
         yield* planEvents.emit({
           reason: to,
           userId: row.user_id,
@@ -180,16 +180,11 @@ export class Scheduler extends Effect.Service<Scheduler>()("billing/Scheduler", 
         )
         return yield* each(due, "checkout expiry", (id) =>
           Effect.gen(function*() {
-            const [row] = yield* sql`UPDATE payment_transactions SET status = 'expired', updated_at = now()
-              WHERE id = ${id} AND ${stale} RETURNING user_id, expires_at`.pipe(Effect.flatMap(decodeExpired))
+            const [row] = yield* sql`SELECT id::text AS id FROM payment_transactions WHERE id = ${id} AND ${stale} FOR UPDATE`.pipe(
+              Effect.flatMap(decodeIds)
+            )
             if (row === undefined) return undefined
-            yield* audit.record({
-              actor: serviceActor("scheduler"),
-              action: "payment.expired",
-              resource: `payment:${id}`,
-              before: { status: "pending", expires_at: row.expires_at.toISOString() },
-              after: { status: "expired" }
-            })
+            yield* payments.transition({ paymentId: id, from: "pending", to: "expired", actor: serviceActor("scheduler") })
             return "expired" as const
           }))
       })
@@ -224,7 +219,7 @@ export class Scheduler extends Effect.Service<Scheduler>()("billing/Scheduler", 
 
     return { pass, loop } as const
   }),
-  dependencies: [PlanEvents.Default, Notifications.Default, Audit.Default]
+  dependencies: [PlanEvents.Default, Notifications.Default, Payments.Default, Subscriptions.Default]
 }) {}
 
 /** The scheduler runs on the leader only (a PostgreSQL advisory lock): one pass at a time across instances. */

@@ -7,8 +7,9 @@ export const FailureReason = Schema.Literal("underpaid", "wrong_token", "wrong_n
 export type FailureReason = typeof FailureReason.Type
 
 /**
- * The only moves a payment may make. `expired` is a presumption ("nothing on chain by the deadline"), so chain
- * evidence of a payment mined before the deadline may still confirm it; failed, reversed and refunded are final.
+ * The only moves a payment may make (migration 011 enforces the same table). `expired` is a presumption ("nothing
+ * on chain by the deadline"), so chain evidence of a payment mined before the deadline may still confirm it; a
+ * reversed payment whose transaction is mined again, deep enough, is confirmed again; failed and refunded are final.
  */
 const allowed: Record<PaymentStatus, ReadonlyArray<PaymentStatus>> = {
   pending: ["seen", "confirmed", "failed", "expired"],
@@ -16,8 +17,13 @@ const allowed: Record<PaymentStatus, ReadonlyArray<PaymentStatus>> = {
   confirmed: ["reversed", "refunded"],
   failed: [],
   expired: ["confirmed"],
-  reversed: [],
+  reversed: ["confirmed"],
   refunded: []
 }
 
 export const canTransition = (from: PaymentStatus, to: PaymentStatus): boolean => allowed[from].includes(to)
+
+/** Every move the table allows, as pairs: what the database trigger must accept, and nothing more. */
+export const paymentTransitions: ReadonlyArray<readonly [PaymentStatus, PaymentStatus]> = Object.entries(allowed).flatMap(
+  ([from, tos]) => tos.map((to) => [from as PaymentStatus, to] as const)
+)

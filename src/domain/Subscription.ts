@@ -5,6 +5,20 @@ import { Slug } from "./Ids.ts"
 export const SubscriptionStatus = Schema.Literal("active", "past_due", "canceled", "expired")
 export type SubscriptionStatus = typeof SubscriptionStatus.Type
 
+/** The only moves a subscription may make (migration 011 enforces the same table); an ended one may still be expired by a reversal. */
+const allowed: Record<SubscriptionStatus, ReadonlyArray<SubscriptionStatus>> = {
+  active: ["past_due", "canceled", "expired"],
+  past_due: ["active", "canceled", "expired"],
+  canceled: ["expired"],
+  expired: []
+}
+
+export const canTransitionSubscription = (from: SubscriptionStatus, to: SubscriptionStatus): boolean =>
+  from === to || allowed[from].includes(to)
+
+export const subscriptionTransitions: ReadonlyArray<readonly [SubscriptionStatus, SubscriptionStatus]> = Object.entries(allowed)
+  .flatMap(([from, tos]) => tos.map((to) => [from as SubscriptionStatus, to] as const))
+
 export const SubscriptionView = Schema.Struct({
   plan_slug: Schema.String,
   status: SubscriptionStatus,

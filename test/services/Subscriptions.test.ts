@@ -77,18 +77,31 @@ describe("Subscriptions", () => {
       Effect.gen(function*() {
         yield* TestClock.setTime(T0)
         const plan = yield* seedPlan("revoke-plan", "month", [["anvil", "native", 100n]])
+        const only = yield* pay("revoker2", plan)
+        const subscriptions = yield* Subscriptions
+        yield* TestClock.adjust("1 day")
+        assert.strictEqual(yield* subscriptions.revokePayment(only.paymentId), only.subscriptionId)
+        assert.deepStrictEqual(yield* periodOf(only.subscriptionId), ["expired", "2025-01-31T12:00:00.000Z", "2025-02-01T12:00:00.000Z"])
+        // Revoked once: revoking it again takes nothing more.
+        assert.isNull(yield* subscriptions.revokePayment(only.paymentId))
+      }))
+
+    it.effect("a reversal takes back exactly what that payment bought, whatever renewals followed", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const plan = yield* seedPlan("revoke-any", "month", [["anvil", "native", 100n]])
         const first = yield* pay("revoker", plan)
         const second = yield* pay("revoker", plan)
+        const third = yield* pay("revoker", plan)
+        assert.deepStrictEqual(yield* periodOf(first.subscriptionId), ["active", "2025-01-31T12:00:00.000Z", "2025-04-30T12:00:00.000Z"])
         const subscriptions = yield* Subscriptions
-        assert.isTrue(yield* subscriptions.revokePayment(second.paymentId, "month"))
+        // The first payment is no longer the subscription's last one; its month is still taken back.
+        assert.strictEqual(yield* subscriptions.revokePayment(first.paymentId), first.subscriptionId)
+        assert.deepStrictEqual(yield* periodOf(first.subscriptionId), ["active", "2025-01-31T12:00:00.000Z", "2025-03-31T12:00:00.000Z"])
+        assert.strictEqual(yield* subscriptions.revokePayment(third.paymentId), first.subscriptionId)
         assert.deepStrictEqual(yield* periodOf(first.subscriptionId), ["active", "2025-01-31T12:00:00.000Z", "2025-02-28T12:00:00.000Z"])
-        // The first payment is no longer the subscription's last one: revoking it finds nothing.
-        assert.isFalse(yield* subscriptions.revokePayment(first.paymentId, "month"))
-
-        const only = yield* pay("revoker2", plan)
-        yield* TestClock.adjust("1 day")
-        yield* subscriptions.revokePayment(only.paymentId, "month")
-        assert.deepStrictEqual(yield* periodOf(only.subscriptionId), ["expired", "2025-01-31T12:00:00.000Z", "2025-02-01T12:00:00.000Z"])
+        assert.strictEqual(yield* subscriptions.revokePayment(second.paymentId), first.subscriptionId)
+        assert.deepStrictEqual(yield* periodOf(first.subscriptionId), ["expired", "2025-01-31T12:00:00.000Z", "2025-01-31T12:00:01.000Z"])
       }))
 
     it.effect("change: validates the plan, schedules it, the current plan's slug undoes it; cancel drops it", () =>
