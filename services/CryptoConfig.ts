@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Data, Effect, Schema } from "effect"
-import type { RpcConfig } from "../src/Config.ts"
+import type { RpcConfig } from "../src/domain/Network.ts"
 import type { CryptoConfigUpdate, CryptoConfigView } from "../src/domain/CryptoConfig.ts"
 import { maskUrl } from "../src/domain/MaskUrl.ts"
 import { Audit } from "./Audit.ts"

@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Data, Effect, Schema } from "effect"
-import type { GatewayConfig } from "../src/Config.ts"
+import type { GatewayConfig } from "../src/domain/Network.ts"
 import type { GatewayCreate, GatewayUpdate, GatewayView } from "../src/domain/Gateway.ts"
 import { Audit } from "./Audit.ts"
 import type { Actor } from "./Contracts.ts"

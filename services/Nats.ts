@@ -14,7 +14,7 @@ import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream"
 import { connect, headers as natsHeaders } from "@nats-io/transport-node"
 import type { MsgHdrs, NatsConnection, Status } from "@nats-io/transport-node"
 import { Config, Data, Effect, Layer, LogLevel, Schema } from "effect"
-import * as Subjects from "../streams/Subjects.ts"
+import * as Subjects from "./Subjects.ts"
 import { StreamLimits, streamConfigs, type StreamSettings } from "./StreamLimits.ts"
 
 export class NatsError extends Data.TaggedError("NatsError")<{

@@ -7,7 +7,7 @@ import { DiscardPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream"
 import type { StreamConfig } from "@nats-io/jetstream"
 import { nanos } from "@nats-io/transport-node"
 import { Config, Duration } from "effect"
-import type * as Subjects from "../streams/Subjects.ts"
+import type * as Subjects from "./Subjects.ts"
 
 /** Msg-id dedupe window of every stream; `max_age` may not be shorter (NATS refuses it too). */
 export const DuplicateWindow = Duration.hours(1)

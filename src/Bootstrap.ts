@@ -7,7 +7,8 @@ import { EndpointGuard } from "../services/EndpointGuard.ts"
 import { Gateways } from "../services/Gateways.ts"
 import { runMigrations } from "../services/Migrations.ts"
 import { encryptLegacySecrets } from "../services/WebhookSecretsAtRest.ts"
-import { GatewayConfig, jsonConfig, RpcConfig } from "./Config.ts"
+import { jsonConfig } from "./Config.ts"
+import { GatewayConfig, RpcConfig } from "./domain/Network.ts"
 
 export const RpcConfigEnv = Config.option(jsonConfig("BILLING_RPC_CONFIG", RpcConfig))
 export const GatewaysEnv = Config.option(jsonConfig("BILLING_EVM_GATEWAYS", GatewayConfig))

@@ -38,7 +38,7 @@ import type { Scope } from "effect"
 import { isNotFound, Nats, NatsError } from "../services/Nats.ts"
 import * as Disposition from "./Disposition.ts"
 import { withRemoteParent } from "../services/TraceContext.ts"
-import { DeadLetterHeaders } from "./Subjects.ts"
+import { DeadLetterHeaders } from "../services/Subjects.ts"
 
 export interface MessageMeta {
   readonly stream: string

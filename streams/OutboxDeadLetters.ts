@@ -9,7 +9,7 @@ import { Data, Effect, Metric } from "effect"
 import { Nats, type NatsError } from "../services/Nats.ts"
 import { Notifications } from "../services/Notifications.ts"
 import { classify, type RowVerdict } from "./OutboxPolicy.ts"
-import { DeadLetterHeaders } from "./Subjects.ts"
+import { DeadLetterHeaders } from "../services/Subjects.ts"
 
 export const outboxDeadLetteredTotal = Metric.counter("billing_outbox_dead_lettered_total", {
   description: "outbox rows the relay set aside because NATS cannot take them, by reason",

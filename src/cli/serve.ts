@@ -1,6 +1,6 @@
 import { Command, Options } from "@effect/cli"
 import { Effect, Layer, Option } from "effect"
-import type { RpcConfig } from "../Config.ts"
+import type { RpcConfig } from "../domain/Network.ts"
 import { PgLive } from "../../services/Database.ts"
 import { SignerKey } from "../../services/QuoteSigner.ts"
 import { PreviousSecretsKeys, SecretsKey } from "../../services/SecretsKeyring.ts"

@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { NetworkName } from "../Config.ts"
+import { NetworkName } from "./Network.ts"
 import { Address, Slug } from "./Ids.ts"
 import { WebhookSecretValue } from "./WebhookSecret.ts"
 

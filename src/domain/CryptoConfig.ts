@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { NetworkName, RpcUrl } from "../Config.ts"
+import { NetworkName, RpcUrl } from "./Network.ts"
 import { PositiveAmount } from "./Money.ts"
 
 const PerNetwork = <A, I>(value: Schema.Schema<A, I>) =>

@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { NetworkName } from "../Config.ts"
+import { NetworkName } from "./Network.ts"
 import { OrderId, Slug, TxHash } from "./Ids.ts"
 
 /** The body a relayer posts; only a hint: the processor reads the chain before acting. */

@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { NetworkName } from "../Config.ts"
+import { NetworkName } from "./Network.ts"
 import { Slug } from "./Ids.ts"
 
 export const GatewayCreate = Schema.Struct({

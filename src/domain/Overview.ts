@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { NetworkName } from "../Config.ts"
+import { NetworkName } from "./Network.ts"
 import { HistoryItem } from "./Checkout.ts"
 import { Slug, Token } from "./Ids.ts"
 import { PaymentStatus } from "./Payment.ts"

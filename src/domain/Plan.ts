@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { NetworkName } from "../Config.ts"
+import { NetworkName } from "./Network.ts"
 import { Slug, Token } from "./Ids.ts"
 import { PositiveAmount } from "./Money.ts"
 

@@ -10,7 +10,7 @@ import { assess, Health, PROBE_TIMEOUT, type Snapshot, STALE_AFTER_INTERVALS } f
 import { Nats } from "../../services/Nats.ts"
 import { Rpc } from "../../services/Rpc.ts"
 import { Anvil, type AnvilInstance } from "../../src/devnet/Anvil.ts"
-import { Prefix } from "../../streams/Subjects.ts"
+import { Prefix } from "../../services/Subjects.ts"
 import { TestDatabase } from "../support/database.ts"
 import { rpcProxy } from "../support/rpcProxy.ts"
 

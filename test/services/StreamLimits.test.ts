@@ -9,7 +9,7 @@ import { ConfigProvider, Duration, Effect, Either } from "effect"
 import { randomUUID } from "node:crypto"
 import { Nats } from "../../services/Nats.ts"
 import { StreamLimits } from "../../services/StreamLimits.ts"
-import { Prefix } from "../../streams/Subjects.ts"
+import { Prefix } from "../../services/Subjects.ts"
 
 const limitsFrom = (env: Record<string, string>) =>
   Effect.either(Effect.withConfigProvider(StreamLimits, ConfigProvider.fromMap(new Map(Object.entries(env)))))

@@ -19,7 +19,7 @@ import { WebhookIntake } from "../../services/WebhookIntake.ts"
 import { reencryptSecrets } from "../../services/WebhookSecretsAtRest.ts"
 import { migrate } from "../../src/Bootstrap.ts"
 import { signWebhook } from "../../src/domain/WebhookSignature.ts"
-import { Prefix } from "../../streams/Subjects.ts"
+import { Prefix } from "../../services/Subjects.ts"
 import { freshDatabaseUrl } from "../support/database.ts"
 
 const OLD_SECRET = "legacy-plain-webhook-secret-4242"

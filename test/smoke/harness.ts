@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto"
 import { fileURLToPath } from "node:url"
 import { isNotFound, Nats } from "../../services/Nats.ts"
 import { freePort } from "../../src/devnet/Anvil.ts"
-import { Prefix } from "../../streams/Subjects.ts"
+import { Prefix } from "../../services/Subjects.ts"
 import { freshDatabaseUrl } from "../support/database.ts"
 
 export const BIN = fileURLToPath(new URL("../../bin/evm-billing.js", import.meta.url))

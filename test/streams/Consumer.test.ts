@@ -5,7 +5,7 @@ import { Chunk, Duration, Effect, Exit, Layer, Queue, Schedule, Schema, Scope } 
 import { Nats } from "../../services/Nats.ts"
 import * as Consumer from "../../streams/Consumer.ts"
 import { HandlerFailure, Outcome } from "../../streams/Disposition.ts"
-import { DeadLetterHeaders, Prefix } from "../../streams/Subjects.ts"
+import { DeadLetterHeaders, Prefix } from "../../services/Subjects.ts"
 
 // A prefix of our own: this file's streams never meet another run's, and are deleted at the end.
 const prefix = Prefix.make(`T${randomUUID().replaceAll("-", "").slice(0, 12)}`)
