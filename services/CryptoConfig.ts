@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Data, Effect, Schema } from "effect"
+import { Config, Data, Duration, Effect, Schema } from "effect"
 import type { RpcConfig } from "../src/domain/Network.ts"
 import type { CryptoConfigUpdate, CryptoConfigView } from "../src/domain/CryptoConfig.ts"
 import { maskUrl } from "../src/domain/MaskUrl.ts"
@@ -8,6 +8,9 @@ import type { Actor } from "./Contracts.ts"
 import { EndpointGuard } from "./EndpointGuard.ts"
 import { Notifications } from "./Notifications.ts"
 import { decodeRows, pgCode, transactional } from "./Rows.ts"
+
+/** How often an instance reloads live configuration (RPC endpoints, webhook secrets) in case a change signal was lost. */
+export const ConfigReloadEvery = Config.duration("BILLING_CONFIG_RELOAD").pipe(Config.withDefault(Duration.seconds(30)))
 
 export class CryptoConfigInvalid extends Data.TaggedError("CryptoConfigInvalid")<{ readonly message: string }> {}
 /** The network has payments: its chain id is part of their dedupe keys and ledger ids. */

@@ -2,12 +2,9 @@
  * The NATS connection, the JetStream client and manager, and the billing streams.
  *
  * Configuration: `NATS_URL` (default `nats://127.0.0.1:4222`, a comma-separated list is accepted)
- * and `BILLING_NATS_PREFIX` (default `BILLING`, see `streams/Subjects.ts`).
+ * and `BILLING_NATS_PREFIX` (default `BILLING`, see `services/Subjects.ts`).
  * `Nats.Default` reads both with `Config`. Tests and tools that need another prefix use
  * `Nats.layerWith({ prefix })`: anything not given is still read from `Config`.
- *
- * `streams/Subjects.ts` is imported from here although `streams/` otherwise depends on `services/`:
- * it is a leaf module of names without dependencies, and the names have to be declared once.
  */
 import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream"

@@ -1,7 +1,8 @@
 import { SqlClient } from "@effect/sql"
-import { Config, Duration, Effect, Option, Redacted, Ref, Schema } from "effect"
+import { Effect, Option, Redacted, Ref, Schema } from "effect"
 import { webhookSecretAad } from "../src/domain/SecretBox.ts"
 import { webhookKeyOrText } from "../src/domain/WebhookSignature.ts"
+import { ConfigReloadEvery } from "./CryptoConfig.ts"
 import { Nats } from "./Nats.ts"
 import { decodeRows } from "./Rows.ts"
 import { SecretsKeyring } from "./SecretsKeyring.ts"
@@ -39,15 +40,12 @@ const decode = decodeRows(Row)
 
 export const CONTRACTS_SIGNAL = "contracts"
 
-/** The same setting as the crypto-config watcher's periodic reload. */
-const ReloadEvery = Config.duration("BILLING_CONFIG_RELOAD").pipe(Config.withDefault(Duration.seconds(30)))
-
 export class WebhookDirectory extends Effect.Service<WebhookDirectory>()("billing/WebhookDirectory", {
   scoped: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const keyring = yield* SecretsKeyring
     const nats = yield* Nats
-    const every = yield* ReloadEvery
+    const every = yield* ConfigReloadEvery
 
     const load = Effect.gen(function*() {
       const plaintext = yield* pendingCount

@@ -1,8 +1,7 @@
-import { Config, Duration, Effect, Layer, Schedule } from "effect"
+import { Effect, Layer, Schedule } from "effect"
+import { ConfigReloadEvery } from "../services/CryptoConfig.ts"
 import { Nats } from "../services/Nats.ts"
 import { Rpc } from "../services/Rpc.ts"
-
-export const ReloadEvery = Config.duration("BILLING_CONFIG_RELOAD").pipe(Config.withDefault(Duration.seconds(30)))
 
 /**
  * Live crypto-config: a change made on any instance is signalled over NATS and every instance reloads its RPC
@@ -11,7 +10,7 @@ export const ReloadEvery = Config.duration("BILLING_CONFIG_RELOAD").pipe(Config.
 export const CryptoConfigWatcherLive = Layer.scopedDiscard(Effect.gen(function*() {
   const nats = yield* Nats
   const rpc = yield* Rpc
-  const every = yield* ReloadEvery
+  const every = yield* ConfigReloadEvery
   yield* nats.onSignal(nats.subjects.control("crypto-config"), () =>
     rpc.reload.pipe(Effect.zipRight(Effect.logInfo("crypto-config changed: RPC endpoints reloaded"))))
   yield* Effect.forkScoped(
