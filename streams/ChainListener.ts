@@ -18,14 +18,14 @@ export const ListenerConfig = Config.all({
   networkCheck: Config.duration("BILLING_LISTENER_NETWORK_CHECK").pipe(Config.withDefault(Duration.seconds(10)))
 })
 
-
 export const chainMsgId = (e: Pick<ChainEvent, "chain_id" | "block_hash" | "log_index" | "removed">) =>
   `${e.chain_id}:${e.block_hash}:${e.log_index}${e.removed ? ":removed" : ""}`
 
 /**
  * One network's listener: a stateless `eth_getLogs` poller over the registered contracts with a cursor in
  * PostgreSQL. A block whose parent hash does not match the cursor is a reorg: the listener walks back to the
- * common ancestor, publishes `removed` for every log it had published above it, and scans again.
+ * common ancestor, publishes `removed` for every log it had published and every payment settled above it, and scans
+ * again.
  */
 export const makeListener = (network: string) =>
   Effect.gen(function*() {
@@ -53,30 +53,36 @@ export const makeListener = (network: string) =>
         return yield* blockAt(floor)
       })
 
+    const removal = (chainId: number) => (log: PublishedLog): ChainEvent => ({
+      source: "chain",
+      network,
+      chain_id: chainId,
+      contract: log.contract,
+      event: log.event,
+      tx_hash: log.txHash,
+      log_index: log.logIndex,
+      block_number: Number(log.blockNumber),
+      block_hash: log.blockHash,
+      removed: true
+    })
+
     const handleReorg = (cursor: Cursor, chainId: number) =>
       Effect.gen(function*() {
         const ancestor = yield* commonAncestor(cursor.blockNumber)
-        const dropped = yield* state.logsAbove(network, ancestor.blockNumber)
-        yield* Effect.forEach(dropped, (log: PublishedLog) =>
-          publish({
-            source: "chain",
-            network,
-            chain_id: chainId,
-            contract: log.contract,
-            event: log.event as "Minted" | "Burned",
-            tx_hash: log.txHash,
-            log_index: log.logIndex,
-            block_number: Number(log.blockNumber),
-            block_hash: log.blockHash,
-            removed: true
-          }), { discard: true })
+        const dropped = (yield* state.logsAbove(network, ancestor.blockNumber)).map(removal(chainId))
+        // A payment settled from a webhook may have no log of ours: the processor re-checks it against the chain.
+        const published = new Set(dropped.map(chainMsgId))
+        const unrecorded = (yield* state.paymentLogsAbove(network, ancestor.blockNumber)).map(removal(chainId))
+          .filter((e) => !published.has(chainMsgId(e)))
+        yield* Effect.forEach([...dropped, ...unrecorded], publish, { discard: true })
         yield* state.rewind(network, ancestor)
         yield* Metric.increment(labelled(chainReorgsTotal, { network }))
         yield* Effect.logWarning("reorg: rewound to the common ancestor").pipe(Effect.annotateLogs({
           network,
           from_block: cursor.blockNumber.toString(),
           ancestor_block: ancestor.blockNumber.toString(),
-          removed_logs: dropped.length
+          removed_logs: dropped.length,
+          rechecked_payments: unrecorded.length
         }))
       })
 
