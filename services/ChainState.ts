@@ -1,5 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
+import { ChainEvent } from "../src/domain/Events.ts"
 import { decodeRows } from "./Rows.ts"
 
 export interface Cursor {
@@ -13,7 +14,7 @@ export interface PublishedLog {
   readonly txHash: string
   readonly logIndex: number
   readonly contract: string
-  readonly event: string
+  readonly event: ChainEvent["event"]
 }
 
 const BlockRow = Schema.Struct({ block_number: Schema.BigInt, block_hash: Schema.String })
@@ -23,10 +24,18 @@ const LogRow = Schema.Struct({
   tx_hash: Schema.String,
   log_index: Schema.Number,
   contract: Schema.String,
-  event: Schema.String
+  event: ChainEvent.fields.event
 })
 const decodeBlocks = decodeRows(BlockRow)
 const decodeLogs = decodeRows(LogRow)
+const toPublished = (r: typeof LogRow.Type): PublishedLog => ({
+  blockNumber: r.block_number,
+  blockHash: r.block_hash,
+  txHash: r.tx_hash,
+  logIndex: r.log_index,
+  contract: r.contract,
+  event: r.event
+})
 
 /** The listener's persisted view of each chain: cursor, recent block hashes, published logs. */
 export class ChainState extends Effect.Service<ChainState>()("billing/ChainState", {
@@ -74,14 +83,22 @@ export class ChainState extends Effect.Service<ChainState>()("billing/ChainState
         WHERE network = ${network} AND block_number > ${height.toString()} ORDER BY block_number, log_index`.pipe(
         Effect.orDie,
         Effect.flatMap(decodeLogs),
-        Effect.map((rows) => rows.map((r): PublishedLog => ({
-          blockNumber: r.block_number,
-          blockHash: r.block_hash,
-          txHash: r.tx_hash,
-          logIndex: r.log_index,
-          contract: r.contract,
-          event: r.event
-        })))
+        Effect.map((rows) => rows.map(toPublished))
+      )
+
+    /**
+     * Where billing believes seen or confirmed payments sit on chain above a height, whichever path (webhook or
+     * listener) settled them: a rewind must re-check them even when the listener never recorded their log.
+     */
+    const paymentLogsAbove = (network: string, height: bigint) =>
+      sql`SELECT block_number::text AS block_number, block_hash, tx_hash, log_index, contract_address AS contract, 'Minted' AS event
+        FROM payment_transactions
+        WHERE network = ${network} AND status IN ('seen', 'confirmed') AND block_number > ${height.toString()}
+          AND block_hash IS NOT NULL AND tx_hash IS NOT NULL AND log_index IS NOT NULL
+        ORDER BY block_number, log_index`.pipe(
+        Effect.orDie,
+        Effect.flatMap(decodeLogs),
+        Effect.map((rows) => rows.map(toPublished))
       )
 
     /** After a reorg: forget everything above the common ancestor and move the cursor back to it. */
@@ -96,6 +113,6 @@ export class ChainState extends Effect.Service<ChainState>()("billing/ChainState
     const trim = (network: string, below: bigint) =>
       sql`DELETE FROM chain_blocks WHERE network = ${network} AND block_number < ${below.toString()}`.pipe(Effect.orDie, Effect.asVoid)
 
-    return { cursor, advance, blocksBelow, recordLog, logsAbove, rewind, trim } as const
+    return { cursor, advance, blocksBelow, recordLog, logsAbove, paymentLogsAbove, rewind, trim } as const
   })
 }) {}

@@ -49,6 +49,12 @@ export const chainListenerLagBlocks = Metric.gauge("billing_chain_listener_lag_b
 export const chainReorgsTotal = Metric.counter("billing_chain_reorgs_total", {
   description: "Chain reorganisations seen by the ChainListener"
 })
+export const chainShortHeadTotal = Metric.counter("billing_chain_short_head_total", {
+  description: "Times the ChainListener found the chain head below its cursor (a rollback or a node that lost blocks)"
+})
+export const chainShortHeadBlocks = Metric.gauge("billing_chain_short_head_blocks", {
+  description: "Blocks the chain head is below the ChainListener's cursor while it waits to confirm a rewind; 0 otherwise"
+})
 
 /** Unlabelled metrics are read before each render so they appear (as 0) before their first update. */
 const registerUnlabelled = Effect.all([Metric.value(subscriptionsActive), Metric.value(webhookToConfirmationSeconds)], {

@@ -1,4 +1,4 @@
-import { Clock, Config, Duration, Effect, Either, Metric, Option, Schedule, SynchronizedRef } from "effect"
+import { Array as Arr, Clock, Config, Duration, Effect, Either, Metric, Option, Schedule, SynchronizedRef } from "effect"
 import {
   BaseError,
   createPublicClient,
@@ -249,6 +249,28 @@ export class Rpc extends Effect.Service<Rpc>()("billing/Rpc", {
         }))
       })
 
+    /**
+     * Every endpoint's head, each asked once (no failover, no retry), benched ones skipped: a second opinion when
+     * the head a call got looks wrong. An endpoint that fails is counted like any failure and left out.
+     */
+    const heads = (name: string) =>
+      Effect.gen(function*() {
+        const net = yield* network(name)
+        const now = yield* Clock.currentTimeMillis
+        const health = yield* SynchronizedRef.get(net.health)
+        const ready = net.clients.map((_, i) => i).filter((i) => !isBenched(health[i] ?? unprovenEndpoint, now))
+        const answers = yield* Effect.forEach(ready, (endpoint) =>
+          attempt(name, net, "eth_blockNumber", endpoint, (c) => c.getBlockNumber({ cacheTime: 0 })).pipe(
+            Effect.map((blockNumber) => Option.some({ endpoint, blockNumber })),
+            Effect.catchTag("RpcError", (e) =>
+              Effect.as(
+                Effect.logWarning("rpc endpoint did not tell its head").pipe(Effect.annotateLogs({ network: name, endpoint, error: e.message })),
+                Option.none()
+              ))
+          ), { concurrency: "unbounded" })
+        return Arr.getSomes(answers)
+      }).pipe(Effect.withSpan("Rpc.heads", { attributes: { network: name } }))
+
     const optional = <A>(name: string, method: string, f: (c: PublicClient) => Promise<A>) =>
       call(name, method, (c) => f(c).then((a) => Option.some(a), (e) => (notFound(e) ? Option.none<A>() : Promise.reject(e))))
 
@@ -259,6 +281,7 @@ export class Rpc extends Effect.Service<Rpc>()("billing/Rpc", {
       networks: Effect.map(SynchronizedRef.get(state), (m) => [...m.values()].map((n) => n.config)),
       chainId: (name: string) => call(name, "eth_chainId", (c) => c.getChainId()),
       blockNumber: (name: string) => call(name, "eth_blockNumber", (c) => c.getBlockNumber({ cacheTime: 0 })),
+      heads,
       block: (name: string, blockNumber: bigint) =>
         call(name, "eth_getBlockByNumber", (c) => c.getBlock({ blockNumber })),
       receipt: (name: string, hash: `0x${string}`) =>

@@ -9,15 +9,22 @@ import { Nats } from "../services/Nats.ts"
 import { Rpc } from "../services/Rpc.ts"
 import type { RpcError, UnknownNetwork } from "../services/RpcError.ts"
 import type { ChainEvent } from "../src/domain/Events.ts"
+import { makeShortChainGuard } from "./ShortChain.ts"
 
 export const ListenerConfig = Config.all({
   poll: Config.duration("BILLING_LISTENER_POLL").pipe(Config.withDefault(Duration.seconds(2))),
   maxRange: Config.integer("BILLING_LISTENER_MAX_RANGE").pipe(Config.withDefault(2000)),
   lookback: Config.integer("BILLING_LISTENER_LOOKBACK").pipe(Config.withDefault(1000)),
   reorgWindow: Config.integer("BILLING_LISTENER_REORG_WINDOW").pipe(Config.withDefault(256)),
-  networkCheck: Config.duration("BILLING_LISTENER_NETWORK_CHECK").pipe(Config.withDefault(Duration.seconds(10)))
+  networkCheck: Config.duration("BILLING_LISTENER_NETWORK_CHECK").pipe(Config.withDefault(Duration.seconds(10))),
+  shortChainTimeout: Config.duration("BILLING_LISTENER_SHORT_CHAIN_TIMEOUT").pipe(
+    Config.withDefault(Duration.seconds(60)),
+    Config.validate({
+      message: "BILLING_LISTENER_SHORT_CHAIN_TIMEOUT must be at most 24 hours",
+      validation: (d) => Duration.lessThanOrEqualTo(d, Duration.hours(24))
+    })
+  )
 })
-
 
 export const chainMsgId = (e: Pick<ChainEvent, "chain_id" | "block_hash" | "log_index" | "removed">) =>
   `${e.chain_id}:${e.block_hash}:${e.log_index}${e.removed ? ":removed" : ""}`
@@ -25,7 +32,8 @@ export const chainMsgId = (e: Pick<ChainEvent, "chain_id" | "block_hash" | "log_
 /**
  * One network's listener: a stateless `eth_getLogs` poller over the registered contracts with a cursor in
  * PostgreSQL. A block whose parent hash does not match the cursor is a reorg: the listener walks back to the
- * common ancestor, publishes `removed` for every log it had published above it, and scans again.
+ * common ancestor, publishes `removed` for every log it had published and every payment settled above it, and scans
+ * again. A head below the cursor is a reorg too, once confirmed (see ShortChain).
  */
 export const makeListener = (network: string) =>
   Effect.gen(function*() {
@@ -35,6 +43,7 @@ export const makeListener = (network: string) =>
     const chainLogs = yield* ChainLogs
     const nats = yield* Nats
     const config = yield* ListenerConfig
+    const shortChain = yield* makeShortChainGuard(network, config.shortChainTimeout)
 
     const publish = (event: ChainEvent) =>
       nats.publish(nats.subjects.chain(event.chain_id), new TextEncoder().encode(JSON.stringify(event)), { msgId: chainMsgId(event) })
@@ -53,30 +62,37 @@ export const makeListener = (network: string) =>
         return yield* blockAt(floor)
       })
 
-    const handleReorg = (cursor: Cursor, chainId: number) =>
+    const removal = (chainId: number) => (log: PublishedLog): ChainEvent => ({
+      source: "chain",
+      network,
+      chain_id: chainId,
+      contract: log.contract,
+      event: log.event,
+      tx_hash: log.txHash,
+      log_index: log.logIndex,
+      block_number: Number(log.blockNumber),
+      block_hash: log.blockHash,
+      removed: true
+    })
+
+    const handleReorg = (cursor: Cursor, head: bigint, chainId: number) =>
       Effect.gen(function*() {
-        const ancestor = yield* commonAncestor(cursor.blockNumber)
-        const dropped = yield* state.logsAbove(network, ancestor.blockNumber)
-        yield* Effect.forEach(dropped, (log: PublishedLog) =>
-          publish({
-            source: "chain",
-            network,
-            chain_id: chainId,
-            contract: log.contract,
-            event: log.event as "Minted" | "Burned",
-            tx_hash: log.txHash,
-            log_index: log.logIndex,
-            block_number: Number(log.blockNumber),
-            block_hash: log.blockHash,
-            removed: true
-          }), { discard: true })
+        // Blocks above the head cannot be the ancestor: on a shorter chain they do not exist.
+        const ancestor = yield* commonAncestor(cursor.blockNumber <= head ? cursor.blockNumber : head + 1n)
+        const dropped = (yield* state.logsAbove(network, ancestor.blockNumber)).map(removal(chainId))
+        // A payment settled from a webhook may have no log of ours: the processor re-checks it against the chain.
+        const published = new Set(dropped.map(chainMsgId))
+        const unrecorded = (yield* state.paymentLogsAbove(network, ancestor.blockNumber)).map(removal(chainId))
+          .filter((e) => !published.has(chainMsgId(e)))
+        yield* Effect.forEach([...dropped, ...unrecorded], publish, { discard: true })
         yield* state.rewind(network, ancestor)
         yield* Metric.increment(labelled(chainReorgsTotal, { network }))
         yield* Effect.logWarning("reorg: rewound to the common ancestor").pipe(Effect.annotateLogs({
           network,
           from_block: cursor.blockNumber.toString(),
           ancestor_block: ancestor.blockNumber.toString(),
-          removed_logs: dropped.length
+          removed_logs: dropped.length,
+          rechecked_payments: unrecorded.length
         }))
       })
 
@@ -91,12 +107,18 @@ export const makeListener = (network: string) =>
         return
       }
       const cursor = stored.value
+      if (head < cursor.blockNumber) {
+        if (Option.isNone(yield* shortChain.confirmed(head, cursor))) return
+        yield* handleReorg(cursor, head, net.chain_id)
+        return yield* shortChain.clear
+      }
+      yield* shortChain.clear
       if (head > cursor.blockNumber) {
         const next = yield* rpc.block(network, cursor.blockNumber + 1n)
-        if (next.parentHash !== cursor.blockHash) return yield* handleReorg(cursor, net.chain_id)
+        if (next.parentHash !== cursor.blockHash) return yield* handleReorg(cursor, head, net.chain_id)
       } else {
         const current = yield* blockAt(cursor.blockNumber)
-        if (current.blockHash !== cursor.blockHash) return yield* handleReorg(cursor, net.chain_id)
+        if (current.blockHash !== cursor.blockHash) return yield* handleReorg(cursor, head, net.chain_id)
         return
       }
       const from = cursor.blockNumber + 1n

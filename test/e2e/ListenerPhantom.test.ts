@@ -1,0 +1,62 @@
+/**
+ * A payment confirmed through the webhook path only, whose log the listener never recorded (its contract was
+ * paused for the listener while it scanned that block), is still reversed when a deep reorg drops it: the
+ * rewind re-checks every seen or confirmed payment above the common ancestor, not only its own `chain_logs`.
+ */
+import { SqlClient } from "@effect/sql"
+import { assert, layer } from "@effect/vitest"
+import { Effect, Either } from "effect"
+import { App, appHarness, PASS } from "../support/app.ts"
+import { chainCall } from "../support/anvil.ts"
+import { listenerCaughtUp, reorg } from "../support/chain.ts"
+import {
+  checkoutNative,
+  mine,
+  mintedEvent,
+  postingsOf,
+  sendPayload,
+  unbalancedLedgerTransactions,
+  waitForStatus
+} from "../support/payments.ts"
+
+const PRICES = { native: 10n ** 16n, token: 1_000_000n }
+const env = { BILLING_LISTENER_POLL: "200 millis", APP_BILLING_FINANCE_OPS_USER_ID: "fin-ops" }
+
+layer(appHarness({ env }), { timeout: 120_000, excludeTestServices: true })("a rewind re-checks payments", (it) => {
+  it.effect("confirmed by webhook only, never recorded by the listener, reorged away deeply: reversed, ledger balanced", () =>
+    Effect.gen(function*() {
+      const app = yield* App
+      const sql = yield* SqlClient.SqlClient
+      const { checkout } = yield* checkoutNative(app, "phantom", PRICES, "phantom-user", 1)
+      // The listener watches enabled contracts only; the webhook path still settles the contract's payments.
+      const paused = yield* app.request("PATCH", `/v1/billing/admin/contracts/${PASS}`, { token: app.admin, body: { enabled: false } })
+      assert.strictEqual(paused.status, 200)
+
+      const [receipt] = yield* sendPayload(app, checkout, 1)
+      assert.strictEqual(receipt!.status, "success")
+      const hook = yield* app.webhook(mintedEvent(PASS, receipt!, checkout.order_id))
+      assert.strictEqual(hook.status, 202)
+      yield* mine(app, 2)
+      yield* waitForStatus(checkout.transaction_id, "confirmed")
+      const tip = yield* listenerCaughtUp(app)
+      const recorded = yield* sql`SELECT 1 FROM chain_logs WHERE tx_hash = ${receipt!.transactionHash}`
+      assert.strictEqual(recorded.length, 0, "the listener scanned past the payment without recording its log")
+
+      const depth = Number(tip.number - receipt!.blockNumber) + 1
+      assert.strictEqual(depth, 3, "three blocks deep, confirmations = 2")
+      yield* reorg(app, depth)
+      const gone = yield* Effect.either(chainCall(() => app.devnet.publicClient.getTransactionReceipt({ hash: receipt!.transactionHash })))
+      assert.isTrue(Either.isLeft(gone), "the transaction is dropped for good")
+
+      yield* waitForStatus(checkout.transaction_id, "reversed")
+      const postings = yield* postingsOf(checkout.transaction_id)
+      assert.strictEqual(postings.length, 4, "the payment and its reversal")
+      const perAccount = new Map<string, bigint>()
+      for (const p of postings) perAccount.set(p.account, (perAccount.get(p.account) ?? 0n) + BigInt(p.amount))
+      assert.deepStrictEqual([...perAccount.values()], [0n, 0n])
+      const kinds = yield* sql<{ kind: string }>`SELECT kind FROM ledger_transactions WHERE payment_id = ${checkout.transaction_id}
+        ORDER BY kind`
+      assert.deepStrictEqual(kinds.map((k) => k.kind), ["payment", "reversal"])
+      assert.strictEqual((yield* unbalancedLedgerTransactions).length, 0)
+    }))
+})
