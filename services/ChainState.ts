@@ -87,14 +87,15 @@ export class ChainState extends Effect.Service<ChainState>()("billing/ChainState
       )
 
     /**
-     * Where billing believes seen or confirmed payments sit on chain above a height, whichever path (webhook or
-     * listener) settled them: a rewind must re-check them even when the listener never recorded their log.
+     * Where billing believes seen or confirmed payments sit on chain above a height (up to another, if given),
+     * whichever path (webhook or listener) settled them: a rewind or a scan must re-check them even when the
+     * listener never recorded their log.
      */
-    const paymentLogsAbove = (network: string, height: bigint) =>
+    const paymentLogsAbove = (network: string, height: bigint, upTo?: bigint) =>
       sql`SELECT block_number::text AS block_number, block_hash, tx_hash, log_index, contract_address AS contract, 'Minted' AS event
         FROM payment_transactions
         WHERE network = ${network} AND status IN ('seen', 'confirmed') AND block_number > ${height.toString()}
-          AND block_hash IS NOT NULL AND tx_hash IS NOT NULL AND log_index IS NOT NULL
+          AND ${upTo === undefined ? sql`true` : sql`block_number <= ${upTo.toString()}`} AND block_hash IS NOT NULL AND tx_hash IS NOT NULL AND log_index IS NOT NULL
         ORDER BY block_number, log_index`.pipe(
         Effect.orDie,
         Effect.flatMap(decodeLogs),

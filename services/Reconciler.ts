@@ -77,7 +77,7 @@ export class Reconciler extends Effect.Service<Reconciler>()("billing/Reconciler
           : []
       })
       // Keyed by the payment's own chain id, as the processor keys it: never by the current config.
-      const keyOf = (chainId: number, log: Log) => `${chainId}:${log.transactionHash}:${log.logIndex}`
+      const keyOf = (chainId: number, log: Log) => `${chainId}:${log.transactionHash}:${log.logIndex}:${log.blockHash}`
 
       const compare = Effect.fn("Reconciler.compare")(function*(republish: boolean) {
         const found: Array<Mismatch> = []

@@ -131,6 +131,9 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
       const sameTransfer = payment.tx_hash?.toLowerCase() === log.txHash.toLowerCase()
       // The same transfer again (a reorg moved it to another block or log index): its money is posted; post nothing.
       if (sameTransfer && posted.includes(payment.status)) {
+        // Where it sits now, so a later reorg is checked against the right block.
+        yield* sql`UPDATE payment_transactions SET log_index = ${log.logIndex}, block_number = ${log.blockNumber.toString()},
+          block_hash = ${log.blockHash}, updated_at = now() WHERE id = ${payment.id}`
         yield* finish(args.dedupeKey, `duplicate:moved_from_log_${payment.log_index}`)
         return "duplicate" as SettleOutcome
       }

@@ -129,6 +129,14 @@ export const makeListener = (network: string) =>
       const heights = [...new Set(logs.map((l) => l.blockNumber!))]
       const canonical = new Map(yield* Effect.forEach(heights, (n) => Effect.map(blockAt(n), (b) => [n, b.blockHash] as const)))
       if (logs.some((l) => canonical.get(l.blockNumber!) !== l.blockHash)) return
+      // A payment settled from a webhook in a block not scanned yet may sit on a fork that has since lost, with no
+      // rewind to notice it: its removal goes out now and the processor re-checks it against the chain.
+      const settled = yield* state.paymentLogsAbove(network, cursor.blockNumber, to)
+      for (const n of new Set(settled.map((p) => p.blockNumber))) {
+        if (!canonical.has(n)) canonical.set(n, (yield* blockAt(n)).blockHash)
+      }
+      const orphaned = settled.filter((p) => canonical.get(p.blockNumber) !== p.blockHash).map(removal(net.chain_id))
+      yield* Effect.forEach(orphaned, publish, { discard: true })
       for (const log of [...logs].sort((a, b) => Number(a.blockNumber! - b.blockNumber!) || a.logIndex! - b.logIndex!)) {
         const contract = watched.find((c) => c.address === log.address.toLowerCase())
         const decoded = contract ? decodePassEvent(contract.abi, log) : Option.none()

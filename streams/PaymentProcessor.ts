@@ -109,7 +109,7 @@ export const makeHandler = Effect.gen(function*() {
           Effect.map((b) => b.hash !== p.block_hash),
           Effect.catchTag("RpcError", () => Effect.succeed(false))
         ))
-        if (!replaced) return yield* HandlerFailure.retryable(`reorg of ${hint.txHash} not yet final at block ${p.block_number}`)
+        if (!replaced) return later(`reorg of ${hint.txHash} not yet final at block ${p.block_number}`)
         const again = yield* rpc.receipt(hint.contract.network, hint.txHash)
         if (Option.isSome(again)) return Outcome.Done()
         const outcome = yield* settlement.reverse({
@@ -148,7 +148,8 @@ export const makeHandler = Effect.gen(function*() {
       if (Option.isNone(decoded)) return yield* HandlerFailure.permanent("log is neither Minted nor Burned")
       const payment = yield* paymentFor(decoded.value.args.orderId)
       // The payment's own chain id, never the current config's: its keys must not move if the config ever does.
-      const dedupeKey = `${payment.chain_id}:${receipt.transactionHash}:${log.logIndex}`
+      // Keyed per inclusion (block hash): the same transaction mined again after a reorg is news, not a duplicate.
+      const dedupeKey = `${payment.chain_id}:${receipt.transactionHash}:${log.logIndex}:${receipt.blockHash}`
       const logRef = { txHash: receipt.transactionHash, logIndex: log.logIndex, blockNumber: receipt.blockNumber, blockHash: receipt.blockHash }
 
       if (decoded.value.eventName === "Burned") {

@@ -72,7 +72,7 @@ const paidCheckout = (app: Harness, plan: string, user: string, account: number)
 const effectsOf = (paymentId: string, user: string, receipt: TransactionReceipt, chainId: number) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const key = `${chainId}:${receipt.transactionHash}:${passLogIndex(receipt)}`
+    const key = `${chainId}:${receipt.transactionHash}:${passLogIndex(receipt)}:${receipt.blockHash}`
     const processed = yield* sql<{ outcome: string }>`SELECT outcome FROM processed_events WHERE dedupe_key = ${key}`
     const ledger = yield* sql<{ id: string }>`SELECT id FROM ledger_transactions WHERE payment_id = ${paymentId}`
     const confirmed = yield* sql<{ status: string; confirmed_at: Date | null }>`SELECT status, confirmed_at
