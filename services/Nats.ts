@@ -11,6 +11,7 @@ import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream"
 import { connect, headers as natsHeaders } from "@nats-io/transport-node"
 import type { MsgHdrs, NatsConnection, Status } from "@nats-io/transport-node"
 import { Config, Data, Effect, Layer, LogLevel, Schema } from "effect"
+import type { StreamCodec } from "./StreamCodecs.ts"
 import * as Subjects from "./Subjects.ts"
 import { StreamLimits, streamConfigs, type StreamSettings } from "./StreamLimits.ts"
 
@@ -157,6 +158,14 @@ export const make = Effect.fn("Nats.make")(function*(settings: NatsSettings) {
     return { seq: ack.seq, duplicate: ack.duplicate } satisfies Published
   })
 
+  /** A message of one stream, encoded, addressed and deduplicated as its codec says (`msgId` may add a suffix). */
+  const publishMessage = <A, I>(codec: StreamCodec<A, I>, message: A, options: Omit<PublishOptions, "msgId"> & { readonly msgIdSuffix?: string } = {}) =>
+    Effect.flatMap(Effect.orDie(codec.encode(message)), (data) =>
+      publish(codec.subject(subjects, message), data, {
+        ...(options.headers === undefined ? {} : { headers: options.headers }),
+        msgId: `${codec.msgId(message)}${options.msgIdSuffix ?? ""}`
+      }))
+
   /** The connected server's `max_payload` (NATS's default 1 MiB until the server told it). */
   const maxPayload: Effect.Effect<number> = Effect.sync(() => nc.info?.max_payload ?? 1024 * 1024)
 
@@ -185,7 +194,7 @@ export const make = Effect.fn("Nats.make")(function*(settings: NatsSettings) {
       }))
     })
 
-  return { subjects, js, jsm, use, publish, maxPayload, ping, signal, onSignal } as const
+  return { subjects, js, jsm, use, publish, publishMessage, maxPayload, ping, signal, onSignal } as const
 })
 
 export class Nats extends Effect.Service<Nats>()("billing/Nats", {

@@ -8,6 +8,7 @@ import { Contracts } from "./Contracts.ts"
 import { Nats } from "./Nats.ts"
 import { Payments } from "./Payments.ts"
 import { Rpc } from "./Rpc.ts"
+import { ChainStream } from "./StreamCodecs.ts"
 
 export type MismatchKind = "missing" | "extra" | "wrong_amount" | "wrong_status" | "unknown_order"
 
@@ -106,9 +107,7 @@ export class Reconciler extends Effect.Service<Reconciler>()("billing/Reconciler
                 block_hash: log.blockHash!,
                 removed: false
               }
-              yield* nats.publish(nats.subjects.chain(net.chain_id), new TextEncoder().encode(JSON.stringify(event)), {
-                msgId: `${net.chain_id}:${log.blockHash}:${log.logIndex}:reconcile`
-              })
+              yield* nats.publishMessage(ChainStream, event, { msgIdSuffix: ":reconcile" })
               resent.push(key)
             }
             continue

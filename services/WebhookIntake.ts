@@ -4,6 +4,7 @@ import { type QueuedWebhook, WebhookEvent } from "../src/domain/Events.ts"
 import { Slug } from "../src/domain/Ids.ts"
 import { verifyWebhook, webhookKey } from "../src/domain/WebhookSignature.ts"
 import { Nats } from "./Nats.ts"
+import { WebhookStream } from "./StreamCodecs.ts"
 import { traceHeaders } from "./TraceContext.ts"
 import { type DirectoryEntry, WebhookDirectory } from "./WebhookDirectory.ts"
 
@@ -22,7 +23,6 @@ export interface WebhookHeaders {
 }
 
 const decodeEvent = Schema.decodeUnknownEither(Schema.parseJson(WebhookEvent))
-const encodeQueued = (q: QueuedWebhook) => new TextEncoder().encode(JSON.stringify(q))
 const isSlug = Schema.is(Slug)
 
 /** The `contract` field read before verification, only to choose the keys; nothing else is trusted yet. */
@@ -93,10 +93,7 @@ export class WebhookIntake extends Effect.Service<WebhookIntake>()("billing/Webh
         received_at: new Date(now * 1000).toISOString(),
         event: event.right
       }
-      const published = yield* nats.publish(nats.subjects.webhook(event.right.contract), encodeQueued(queued), {
-        msgId: headers.id!,
-        headers: yield* traceHeaders
-      })
+      const published = yield* nats.publishMessage(WebhookStream, queued, { headers: yield* traceHeaders })
       yield* Effect.logInfo("webhook queued").pipe(
         Effect.annotateLogs({ contract_slug: event.right.contract, tx_hash: event.right.tx_hash, duplicate: published.duplicate })
       )

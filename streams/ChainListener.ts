@@ -7,6 +7,7 @@ import { Leases } from "../services/Leases.ts"
 import { chainListenerLagBlocks, chainReorgsTotal, contractEventsTotal, labelled } from "../services/Metrics.ts"
 import { Nats } from "../services/Nats.ts"
 import { Rpc } from "../services/Rpc.ts"
+import { ChainStream, chainMsgId } from "../services/StreamCodecs.ts"
 import type { RpcError, UnknownNetwork } from "../services/RpcError.ts"
 import type { ChainEvent } from "../src/domain/Events.ts"
 import { makeShortChainGuard } from "./ShortChain.ts"
@@ -26,9 +27,6 @@ export const ListenerConfig = Config.all({
   )
 })
 
-export const chainMsgId = (e: Pick<ChainEvent, "chain_id" | "block_hash" | "log_index" | "removed">) =>
-  `${e.chain_id}:${e.block_hash}:${e.log_index}${e.removed ? ":removed" : ""}`
-
 /**
  * One network's listener: a stateless `eth_getLogs` poller over the registered contracts with a cursor in
  * PostgreSQL. A block whose parent hash does not match the cursor is a reorg: the listener walks back to the
@@ -45,8 +43,7 @@ export const makeListener = (network: string) =>
     const config = yield* ListenerConfig
     const shortChain = yield* makeShortChainGuard(network, config.shortChainTimeout)
 
-    const publish = (event: ChainEvent) =>
-      nats.publish(nats.subjects.chain(event.chain_id), new TextEncoder().encode(JSON.stringify(event)), { msgId: chainMsgId(event) })
+    const publish = (event: ChainEvent) => nats.publishMessage(ChainStream, event)
 
     const blockAt = (n: bigint): Effect.Effect<Cursor, RpcError | UnknownNetwork> =>
       Effect.map(rpc.block(network, n), (b) => ({ blockNumber: n, blockHash: b.hash! }))

@@ -11,7 +11,8 @@ import { Rpc } from "../services/Rpc.ts"
 import type { RpcError, UnknownNetwork } from "../services/RpcError.ts"
 import { transactional } from "../services/Rows.ts"
 import { Settlement } from "../services/Settlement.ts"
-import { ChainEvent, QueuedWebhook } from "../src/domain/Events.ts"
+import { ChainStream, WebhookStream } from "../services/StreamCodecs.ts"
+import type { ChainEvent, QueuedWebhook } from "../src/domain/Events.ts"
 import { tokenFromAddress } from "../src/domain/Ids.ts"
 import { checkPayment } from "../src/domain/PaymentCheck.ts"
 import * as Consumer from "./Consumer.ts"
@@ -283,7 +284,7 @@ export const PaymentProcessorLive = Layer.scopedDiscard(Effect.gen(function*() {
     stream: nats.subjects.streams.webhooks,
     durable: nats.subjects.durables.paymentProcessorWebhooks,
     filterSubject: nats.subjects.streamSubjects.webhooks,
-    schema: QueuedWebhook,
+    schema: WebhookStream.schema,
     handle: handler.onWebhook,
     onDeadLetter: onDeadLetter("payment-processor-webhooks"),
     ackWait: config.ackWait,
@@ -294,7 +295,7 @@ export const PaymentProcessorLive = Layer.scopedDiscard(Effect.gen(function*() {
     stream: nats.subjects.streams.chain,
     durable: nats.subjects.durables.paymentProcessorChain,
     filterSubject: nats.subjects.streamSubjects.chain,
-    schema: ChainEvent,
+    schema: ChainStream.schema,
     handle: handler.onChain,
     onDeadLetter: onDeadLetter("payment-processor-chain"),
     ackWait: config.ackWait,

@@ -1,0 +1,34 @@
+import { Effect, type ParseResult, Schema } from "effect"
+import { ChainEvent, QueuedWebhook } from "../src/domain/Events.ts"
+import type { Subjects } from "./Subjects.ts"
+
+/**
+ * One stream's messages, declared once for every producer and consumer: the Schema both sides encode and decode
+ * with, the subject a message goes to, and its `Nats-Msg-Id` (JetStream's dedupe key).
+ */
+export interface StreamCodec<A, I> {
+  readonly schema: Schema.Schema<A, I>
+  readonly subject: (subjects: Subjects, message: A) => string
+  readonly msgId: (message: A) => string
+  readonly encode: (message: A) => Effect.Effect<Uint8Array, ParseResult.ParseError>
+}
+
+const utf8 = new TextEncoder()
+
+const codec = <A, I>(
+  schema: Schema.Schema<A, I>,
+  subject: StreamCodec<A, I>["subject"],
+  msgId: StreamCodec<A, I>["msgId"]
+): StreamCodec<A, I> => {
+  const toJson = Schema.encode(Schema.parseJson(schema))
+  return { schema, subject, msgId, encode: (message) => Effect.map(toJson(message), (json) => utf8.encode(json)) }
+}
+
+/** Webhooks as received: one per relayer delivery, deduplicated by the Standard Webhooks `webhook-id`. */
+export const WebhookStream = codec(QueuedWebhook, (subjects, q) => subjects.webhook(q.event.contract), (q) => q.webhook_id)
+
+/** The listener's reading of one log: one id per block, log and direction, so a rewind's removal is news. */
+export const chainMsgId = (e: Pick<ChainEvent, "chain_id" | "block_hash" | "log_index" | "removed">) =>
+  `${e.chain_id}:${e.block_hash}:${e.log_index}${e.removed ? ":removed" : ""}`
+
+export const ChainStream = codec(ChainEvent, (subjects, e) => subjects.chain(e.chain_id), chainMsgId)
