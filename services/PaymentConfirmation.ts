@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Clock, Data, Effect, Metric, Option } from "effect"
 import type { TransactionReceipt } from "viem"
+import { mintOrderId } from "../src/contracts/MintCall.ts"
 import { decodePassEvent } from "../src/contracts/PassEvents.ts"
 import type { ChainEvent, QueuedWebhook } from "../src/domain/Events.ts"
 import { tokenFromAddress } from "../src/domain/Ids.ts"
@@ -8,6 +9,7 @@ import { checkPayment } from "../src/domain/PaymentCheck.ts"
 import { type Contract, Contracts } from "./Contracts.ts"
 import {
   labelled,
+  paymentAttemptsTotal,
   transactionsNetworkFailedTotal,
   transactionsTotal,
   webhookToConfirmationSeconds
@@ -23,6 +25,7 @@ export interface Hint {
   readonly contract: Contract
   readonly txHash: `0x${string}`
   readonly logIndex: number
+  /** What the sender claims; never trusted, the chain says which order a transaction paid. */
   readonly orderId: string | undefined
 }
 
@@ -77,21 +80,36 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
         return Option.some(head - receipt.blockNumber + 1n)
       })
 
+    /** A final reverted transaction: an attempt on the order its calldata names, if the payer sent it to the contract. */
     const reverted = (hint: Hint) =>
       Effect.gen(function*() {
-        if (hint.orderId === undefined) return yield* ConfirmationError.permanent("reverted transaction and no order_id to attribute it to")
-        const payment = yield* paymentFor(hint.orderId)
-        const tx = yield* rpc.transaction(hint.contract.network, hint.txHash)
-        const attributable = Option.exists(tx, (t) =>
-          t.from.toLowerCase() === payment.wallet_address && t.to?.toLowerCase() === payment.contract_address)
-        if (!attributable) return yield* ConfirmationError.permanent("reverted transaction was not sent by the payer to the contract")
-        yield* settlement.failWithoutTransfer({
+        const { contract } = hint
+        const found = yield* rpc.transaction(contract.network, hint.txHash)
+        if (Option.isNone(found)) return yield* ConfirmationError.retryable(`transaction ${hint.txHash} not found on ${contract.network}`)
+        const tx = found.value
+        const orderId = tx.to?.toLowerCase() === contract.address ? mintOrderId(contract.abi, contract.mintMethod, tx.input) : Option.none()
+        if (Option.isNone(orderId)) {
+          return yield* ConfirmationError.permanent(`reverted transaction is not a ${contract.mintMethod} call of contract ${contract.slug}`)
+        }
+        if (hint.orderId !== undefined && hint.orderId.toLowerCase() !== orderId.value) {
+          yield* Effect.logDebug("the hint names another order than the calldata; the calldata's is used").pipe(
+            Effect.annotateLogs({ hinted_order_id: hint.orderId, order_id: orderId.value })
+          )
+        }
+        const payment = yield* paymentFor(orderId.value)
+        if (tx.from.toLowerCase() !== payment.wallet_address || tx.to?.toLowerCase() !== payment.contract_address) {
+          return yield* ConfirmationError.permanent("reverted transaction was not sent by the payer to the contract")
+        }
+        const outcome = yield* settlement.recordAttempt({
           dedupeKey: `${payment.chain_id}:${hint.txHash}:reverted`,
           source: hint.source,
           paymentId: payment.id,
           txHash: hint.txHash,
-          reason: "reverted"
+          reason: "reverted",
+          expiresAt: payment.expires_at
         })
+        if (outcome === "recorded") yield* Metric.increment(labelled(paymentAttemptsTotal, { outcome: "reverted", network: payment.network }))
+        yield* Effect.logInfo(`payment attempt ${outcome}`).pipe(Effect.annotateLogs({ order_id: payment.order_id, user_id: payment.user_id }))
         return Checked.Done()
       })
 

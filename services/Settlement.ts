@@ -3,7 +3,7 @@ import { Effect, Schema } from "effect"
 import { canTransition, type FailureReason, PaymentStatus } from "../src/domain/Payment.ts"
 import type { Verdict } from "../src/domain/PaymentCheck.ts"
 import { Interval } from "../src/domain/Plan.ts"
-import { Audit } from "./Audit.ts"
+import { Audit, PaymentProcessorActor } from "./Audit.ts"
 import { assetOf, Ledger, paymentLedgerId, type Posting, reversalLedgerId } from "./Ledger.ts"
 import { Notifications } from "./Notifications.ts"
 import { PlanEvents } from "./PlanEvents.ts"
@@ -23,6 +23,10 @@ export interface SettledLog {
 }
 
 export type SettleOutcome = "confirmed" | "failed" | "credited" | "duplicate"
+
+/** Why a transaction that moved no money did not pay; the payer is told `attemptDetail`. */
+export type AttemptReason = "reverted"
+const attemptDetail: Record<AttemptReason, string> = { reverted: "the transaction reverted on chain" }
 
 const Locked = Schema.Struct({
   id: Schema.String,
@@ -190,24 +194,43 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
       return outcome
     }, transactional(sql))
 
-    /** A transaction by the payer to the contract that reverted: nothing moved, the payment failed. */
-    const failWithoutTransfer = Effect.fn("Settlement.failWithoutTransfer")(function*(args: {
+    /**
+     * A transaction by the payer to the contract that moved no money (it reverted): an attempt, not a verdict. It is
+     * audited and told to the payer; the payment keeps its status and stays payable until its quote expires.
+     */
+    const recordAttempt = Effect.fn("Settlement.recordAttempt")(function*(args: {
       readonly dedupeKey: string
       readonly source: string
       readonly paymentId: string
       readonly txHash: string
-      readonly reason: FailureReason
+      readonly reason: AttemptReason
+      /** The checkout's deadline, fixed at checkout. */
+      readonly expiresAt: Date
     }) {
       if (!(yield* claim(args.dedupeKey, args.source, args.paymentId))) return "duplicate" as const
       const payment = yield* lock(args.paymentId)
-      const applied = canTransition(payment.status, "failed")
-      if (applied) {
-        yield* sql`UPDATE payment_transactions SET status = 'failed', failure_reason = ${args.reason},
-          tx_hash = coalesce(tx_hash, ${args.txHash}), updated_at = now() WHERE id = ${payment.id}`
-        yield* failed(payment, args.reason, payment.tx_hash ?? args.txHash)
+      // Once settled or expired there is nothing left to pay: telling the payer to retry would mislead.
+      const payable = payment.status === "pending" || payment.status === "seen"
+      if (payable) {
+        yield* audit.record({
+          actor: PaymentProcessorActor,
+          action: `payment.attempt_${args.reason}`,
+          resource: `payment:${payment.id}`,
+          after: { status: payment.status, tx_hash: args.txHash, reason: args.reason }
+        })
+        yield* notifications.notify(payment.user_id, "payment.attempt_failed", {
+          transaction_id: payment.id,
+          order_id: payment.order_id,
+          plan_slug: payment.plan_slug,
+          network: payment.network,
+          tx_hash: args.txHash,
+          reason: args.reason,
+          detail: attemptDetail[args.reason],
+          expires_at: args.expiresAt
+        })
       }
-      yield* finish(args.dedupeKey, applied ? `failed:${args.reason}` : "ignored")
-      return applied ? "failed" as const : "ignored" as const
+      yield* finish(args.dedupeKey, payable ? `attempt:${args.reason}` : "ignored")
+      return payable ? "recorded" as const : "ignored" as const
     }, transactional(sql))
 
     /** On chain but not deep enough yet. */
@@ -283,7 +306,7 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
       return "reversed" as const
     }, transactional(sql))
 
-    return { settleMint, failWithoutTransfer, markSeen, burn, unsee, reverse } as const
+    return { settleMint, recordAttempt, markSeen, burn, unsee, reverse } as const
   }),
   dependencies: [Ledger.Default, Subscriptions.Default, Notifications.Default, PlanEvents.Default, Audit.Default]
 }) {}
