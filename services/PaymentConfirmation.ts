@@ -53,8 +53,8 @@ const rpcFailure = (e: RpcError | UnknownNetwork) =>
 
 /**
  * Chain verification of payments: every event is only a hint, so the receipt and log are read from the chain,
- * checked against the checkout, and settled once deep enough (see Settlement). The processor, the janitor and the
- * reconciler all come through here.
+ * checked against the checkout, and settled once deep enough (see Settlement). One transaction may pay several
+ * orders: each is looked up by its own log. The processor, the janitor and the reconciler all come through here.
  */
 export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("billing/PaymentConfirmation", {
   effect: Effect.gen(function*() {
@@ -69,7 +69,9 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
         onNone: () => Effect.fail(ConfirmationError.permanent(`no checkout has order id ${orderId}`)),
         onSome: (p: PaymentRow) => Effect.succeed(p)
       }))
-    const paymentWithTx = (txHash: string) => payments.findOne(sql`t.tx_hash = ${txHash.toLowerCase()}`)
+    /** The order whose log this is: the transaction hash alone may name several. */
+    const paymentAt = (txHash: string, logIndex: number) =>
+      payments.findOne(sql.and([sql`t.tx_hash = ${txHash.toLowerCase()}`, sql`t.log_index = ${logIndex}`]))
 
     /** Depth of the receipt's block on the canonical chain, or none when a reorg replaced that block. */
     const depthOf = (network: string, receipt: TransactionReceipt) =>
@@ -114,12 +116,12 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
       })
 
     /**
-     * The log is gone from the canonical chain (a reorg). Unless the transaction is back in another block, a payment
-     * that was only seen returns to pending and a confirmed one is reversed.
+     * The log is gone from the canonical chain (a reorg). Unless the transaction is back in another block, its order's
+     * payment, if only seen, returns to pending, and if confirmed is reversed.
      */
     const dropped = (hint: Hint) =>
       Effect.gen(function*() {
-        const payment = yield* paymentWithTx(hint.txHash)
+        const payment = yield* paymentAt(hint.txHash, hint.logIndex)
         if (Option.isNone(payment)) return Checked.Done()
         const receipt = yield* rpc.receipt(hint.contract.network, hint.txHash)
         if (Option.isSome(receipt) && Option.isSome(yield* depthOf(hint.contract.network, receipt.value))) return Checked.Done()
@@ -157,7 +159,7 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
         const net = yield* rpc.networkConfig(contract.network)
         const found = yield* rpc.receipt(contract.network, hint.txHash)
         if (Option.isNone(found)) {
-          const seen = yield* paymentWithTx(hint.txHash)
+          const seen = yield* paymentAt(hint.txHash, hint.logIndex)
           if (Option.exists(seen, (p) => p.status === "seen" || p.status === "confirmed")) return yield* dropped(hint)
           return yield* ConfirmationError.retryable(`transaction ${hint.txHash} not found on ${contract.network}`)
         }
@@ -176,7 +178,13 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
         const payment = yield* paymentFor(decoded.value.args.orderId)
         // The payment's own chain id, never the current config's: its keys must not move if the config ever does.
         const dedupeKey = `${payment.chain_id}:${receipt.transactionHash}:${log.logIndex}`
-        const logRef = { txHash: receipt.transactionHash, logIndex: log.logIndex, blockNumber: receipt.blockNumber, blockHash: receipt.blockHash }
+        const logRef = {
+          txHash: receipt.transactionHash,
+          logIndex: log.logIndex,
+          orderId: decoded.value.args.orderId,
+          blockNumber: receipt.blockNumber,
+          blockHash: receipt.blockHash
+        }
 
         if (decoded.value.eventName === "Burned") {
           if (!deep) return Checked.Later({ reason: "burn not final yet" })

@@ -16,6 +16,8 @@ export interface SettledLog {
   readonly chainId: number
   readonly txHash: string
   readonly logIndex: number
+  /** The order the log pays for: one transaction may carry several. */
+  readonly orderId: string
   readonly blockNumber: bigint
   readonly blockHash: string
   readonly token: string
@@ -157,9 +159,12 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
       const { log, verdict } = args
       if (!(yield* claim(args.dedupeKey, args.source, args.paymentId))) return "duplicate" as SettleOutcome
       const payment = yield* lock(args.paymentId)
-      // The same transfer under another log index: a reorg moved the transaction into another block, where its log
+      // This order's transfer under another log index: a reorg moved the transaction into another block, where its log
       // has another index (and so another dedupe key). Its money was posted under the first index: post nothing.
-      if (payment.tx_hash?.toLowerCase() === log.txHash.toLowerCase() && payment.log_index !== log.logIndex && posted.includes(payment.status)) {
+      // Per order: other orders of the same transaction have logs of their own.
+      const sameTransfer = payment.order_id === log.orderId.toLowerCase() &&
+        payment.tx_hash?.toLowerCase() === log.txHash.toLowerCase()
+      if (sameTransfer && payment.log_index !== log.logIndex && posted.includes(payment.status)) {
         yield* finish(args.dedupeKey, `duplicate:moved_from_log_${payment.log_index}`)
         return "duplicate" as SettleOutcome
       }
