@@ -14,11 +14,12 @@ export class UnbalancedLedgerTransaction extends Error {}
 export const assetOf = (network: string, token: string) => `${network}:${token}`
 
 /**
- * Deterministic from the on-chain event, so a retry cannot post twice. A transaction mined again after its
- * reversal is a new inclusion: its id carries the new block's hash.
+ * Deterministic from the transfer, so a retry cannot post twice: chain, transaction and the order it paid (a log
+ * index moves when a reorg puts the transaction in another block; an order is paid at most once per transaction).
+ * A transaction mined again after its reversal is a new inclusion: its id carries the new block's hash.
  */
-export const paymentLedgerId = (chainId: number, txHash: string, logIndex: number, reincludedIn?: string) =>
-  `payment:${chainId}:${txHash}:${logIndex}${reincludedIn === undefined ? "" : `:${reincludedIn}`}`
+export const paymentLedgerId = (chainId: number, txHash: string, orderId: string, reincludedIn?: string) =>
+  `payment:${chainId}:${txHash}:${orderId.toLowerCase()}${reincludedIn === undefined ? "" : `:${reincludedIn}`}`
 /** The reversal of one payment ledger transaction. */
 export const reversalOf = (paymentLedgerTransactionId: string) => `reversal:${paymentLedgerTransactionId.slice("payment:".length)}`
 

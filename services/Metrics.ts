@@ -35,6 +35,9 @@ export const subscriptionsActive = Metric.gauge("billing_subscriptions_active", 
 export const transactionsNetworkFailedTotal = Metric.counter("billing_transactions_network_failed_total", {
   description: "Payments that failed because of the network (reverted, dropped, RPC unavailable)"
 })
+export const paymentAttemptsTotal = Metric.counter("billing_payment_attempts_total", {
+  description: "Transactions to pay a checkout that moved no money (outcome=reverted); the checkout stays payable"
+})
 export const contractEventsTotal = Metric.counter("billing_contract_events_total", {
   description: "Contract events handled per contract and event name"
 })

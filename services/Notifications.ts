@@ -22,6 +22,11 @@ export const userTemplates = {
     body: "Your payment for plan {plan_slug} on {network} failed: {failure_reason}. Nothing was activated; if money " +
       "reached us, it is held as credit on your account. Check out again to retry."
   },
+  "payment.attempt_failed": {
+    title: "Payment attempt failed",
+    body: "Your payment attempt {tx_hash} for plan {plan_slug} on {network} did not go through: {detail}; nothing was " +
+      "charged; the checkout can still be paid until {expires_at}."
+  },
   "payment.reversed": {
     title: "Payment reversed",
     body: "Your payment {tx_hash} on {network} was dropped by a chain reorganization and has been reversed; " +

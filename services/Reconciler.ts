@@ -6,6 +6,7 @@ import type { ChainEvent } from "../src/domain/Events.ts"
 import { ChainLogs } from "./ChainLogs.ts"
 import { Contracts } from "./Contracts.ts"
 import { Nats } from "./Nats.ts"
+import { PaymentConfirmation } from "./PaymentConfirmation.ts"
 import { Payments } from "./Payments.ts"
 import { Rpc } from "./Rpc.ts"
 import { ChainStream } from "./StreamCodecs.ts"
@@ -40,7 +41,8 @@ export interface ReconcileOptions {
 /**
  * Compares the chain with the ledger over a block range: every final Minted log of a registered contract must
  * have taken effect exactly as the chain says. What is missing is re-published to the chain stream (the processor
- * settles it through its usual path); what still disagrees afterwards is reported.
+ * settles it through its usual path); a payment left pending or seen is re-checked through PaymentConfirmation, as
+ * the janitor does; what still disagrees afterwards is reported.
  */
 export class Reconciler extends Effect.Service<Reconciler>()("billing/Reconciler", {
   effect: Effect.gen(function*() {
@@ -50,6 +52,7 @@ export class Reconciler extends Effect.Service<Reconciler>()("billing/Reconciler
     const contracts = yield* Contracts
     const payments = yield* Payments
     const nats = yield* Nats
+    const confirmation = yield* PaymentConfirmation
 
     const treasuryReceived = (paymentId: string, network: string) =>
       sql<{ total: string | null }>`SELECT sum(p.amount)::text AS total FROM ledger_postings p
@@ -83,6 +86,7 @@ export class Reconciler extends Effect.Service<Reconciler>()("billing/Reconciler
       const compare = Effect.fn("Reconciler.compare")(function*(republish: boolean) {
         const found: Array<Mismatch> = []
         const resent: Array<string> = []
+        const rechecked: Array<string> = []
         for (const { args, log } of minted) {
           const mismatch = (kind: MismatchKind, detail: string) =>
             found.push({ kind, order_id: args.orderId, tx_hash: log.transactionHash, detail })
@@ -118,6 +122,14 @@ export class Reconciler extends Effect.Service<Reconciler>()("billing/Reconciler
           const p = payment.value
           if (p.tx_hash === log.transactionHash && (p.status === "pending" || p.status === "seen")) {
             mismatch("wrong_status", `processed on chain, payment still ${p.status}`)
+            if (republish) {
+              // What the check cannot settle stays a mismatch in the second comparison.
+              yield* confirmation.recheck(p, `reconcile:${p.id}`).pipe(
+                Effect.catchTag("ConfirmationError", (e) =>
+                  Effect.logWarning(`re-check of payment ${p.id} failed: ${e.reason}`).pipe(Effect.annotateLogs({ order_id: p.order_id })))
+              )
+              rechecked.push(p.id)
+            }
           }
         }
         // The other way: confirmed in the ledger, in this range, but no such log on the chain.
@@ -130,11 +142,11 @@ export class Reconciler extends Effect.Service<Reconciler>()("billing/Reconciler
             found.push({ kind: "extra", order_id: row.order_id, tx_hash: row.tx_hash, detail: "confirmed in the ledger, no such log on the canonical chain" })
           }
         }
-        return { found, resent }
+        return { found, resent, rechecked }
       })
 
       const first = yield* compare(true)
-      if (first.resent.length === 0) {
+      if (first.resent.length === 0 && first.rechecked.length === 0) {
         return { network: options.network, from_block: from.toString(), to_block: to.toString(), scanned_logs: logs.length, republished: 0, mismatches: first.found } satisfies ReconcileReport
       }
       yield* Effect.forEach(first.resent, (key) => processed(key).pipe(Effect.filterOrFail((ok) => ok)), { discard: true }).pipe(
@@ -154,5 +166,5 @@ export class Reconciler extends Effect.Service<Reconciler>()("billing/Reconciler
 
     return { run } as const
   }),
-  dependencies: [ChainLogs.Default, Contracts.Default, Payments.Default]
+  dependencies: [ChainLogs.Default, Contracts.Default, Payments.Default, PaymentConfirmation.Default]
 }) {}

@@ -2,6 +2,7 @@ import { SqlClient, type Statement } from "@effect/sql"
 import { Effect, Schema } from "effect"
 import { canTransition, type FailureReason, type PaymentStatus } from "../src/domain/Payment.ts"
 import type { Verdict } from "../src/domain/PaymentCheck.ts"
+import { Audit, PaymentProcessorActor } from "./Audit.ts"
 import { assetOf, Ledger, paymentLedgerId, type Posting, reversalOf } from "./Ledger.ts"
 import { Notifications } from "./Notifications.ts"
 import { type PaymentRow, Payments } from "./Payments.ts"
@@ -15,6 +16,8 @@ export interface SettledLog {
   readonly chainId: number
   readonly txHash: string
   readonly logIndex: number
+  /** The order the log pays for: one transaction may carry several. */
+  readonly orderId: string
   readonly blockNumber: bigint
   readonly blockHash: string
   readonly token: string
@@ -22,6 +25,10 @@ export interface SettledLog {
 }
 
 export type SettleOutcome = "confirmed" | "failed" | "credited" | "duplicate"
+
+/** Why a transaction that moved no money did not pay; the payer is told `attemptDetail`. */
+export type AttemptReason = "reverted"
+const attemptDetail: Record<AttemptReason, string> = { reverted: "the transaction reverted on chain" }
 
 type Locked = PaymentRow
 const decodeIds = decodeRows(Schema.Struct({ id: Schema.String }))
@@ -43,6 +50,7 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
     const subscriptions = yield* Subscriptions
     const notifications = yield* Notifications
     const planEvents = yield* PlanEvents
+    const audit = yield* Audit
 
     const claim = (dedupeKey: string, source: string, paymentId: string) =>
       Effect.map(
@@ -128,8 +136,9 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
       const { log, verdict } = args
       if (!(yield* claim(args.dedupeKey, args.source, args.paymentId))) return "duplicate" as SettleOutcome
       const payment = yield* lock(args.paymentId)
-      const sameTransfer = payment.tx_hash?.toLowerCase() === log.txHash.toLowerCase()
-      // The same transfer again (a reorg moved it to another block or log index): its money is posted; post nothing.
+      // The same transfer of this order again (a reorg moved it to another block or log index): its money is posted;
+      // post nothing. Per order: other orders of the same transaction have logs of their own.
+      const sameTransfer = payment.order_id === log.orderId.toLowerCase() && payment.tx_hash?.toLowerCase() === log.txHash.toLowerCase()
       if (sameTransfer && posted.includes(payment.status)) {
         // Where it sits now, so a later reorg is checked against the right block.
         yield* sql`UPDATE payment_transactions SET log_index = ${log.logIndex}, block_number = ${log.blockNumber.toString()},
@@ -176,7 +185,7 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
         outcome = "credited"
       }
       yield* ledger.post({
-        id: paymentLedgerId(log.chainId, log.txHash, log.logIndex, reincluded ? log.blockHash : undefined),
+        id: paymentLedgerId(log.chainId, log.txHash, log.orderId, reincluded ? log.blockHash : undefined),
         paymentId: payment.id,
         kind: "payment",
         postings
@@ -185,26 +194,43 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
       return outcome
     }, transactional(sql))
 
-    /** A transaction by the payer to the contract that reverted: nothing moved, the payment failed. */
-    const failWithoutTransfer = Effect.fn("Settlement.failWithoutTransfer")(function*(args: {
+    /**
+     * A transaction by the payer to the contract that moved no money (it reverted): an attempt, not a verdict. It is
+     * audited and told to the payer; the payment keeps its status and stays payable until its quote expires.
+     */
+    const recordAttempt = Effect.fn("Settlement.recordAttempt")(function*(args: {
       readonly dedupeKey: string
       readonly source: string
       readonly paymentId: string
       readonly txHash: string
-      readonly reason: FailureReason
+      readonly reason: AttemptReason
+      /** The checkout's deadline, fixed at checkout. */
+      readonly expiresAt: Date
     }) {
       if (!(yield* claim(args.dedupeKey, args.source, args.paymentId))) return "duplicate" as const
       const payment = yield* lock(args.paymentId)
-      const applied = canTransition(payment.status, "failed")
-      if (applied) {
-        yield* move(payment, "failed", sql`failure_reason = ${args.reason}, tx_hash = coalesce(tx_hash, ${args.txHash})`, {
-          failure_reason: args.reason,
-          tx_hash: payment.tx_hash ?? args.txHash
+      // Once settled or expired there is nothing left to pay: telling the payer to retry would mislead.
+      const payable = payment.status === "pending" || payment.status === "seen"
+      if (payable) {
+        yield* audit.record({
+          actor: PaymentProcessorActor,
+          action: `payment.attempt_${args.reason}`,
+          resource: `payment:${payment.id}`,
+          after: { status: payment.status, tx_hash: args.txHash, reason: args.reason }
         })
-        yield* failed(payment, args.reason, payment.tx_hash ?? args.txHash)
+        yield* notifications.notify(payment.user_id, "payment.attempt_failed", {
+          transaction_id: payment.id,
+          order_id: payment.order_id,
+          plan_slug: payment.plan_slug,
+          network: payment.network,
+          tx_hash: args.txHash,
+          reason: args.reason,
+          detail: attemptDetail[args.reason],
+          expires_at: args.expiresAt
+        })
       }
-      yield* finish(args.dedupeKey, applied ? `failed:${args.reason}` : "ignored")
-      return applied ? "failed" as const : "ignored" as const
+      yield* finish(args.dedupeKey, payable ? `attempt:${args.reason}` : "ignored")
+      return payable ? "recorded" as const : "ignored" as const
     }, transactional(sql))
 
     /** On chain but not deep enough yet. */
@@ -262,7 +288,7 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
       return "reversed" as const
     }, transactional(sql))
 
-    return { settleMint, failWithoutTransfer, markSeen, burn, unsee, reverse } as const
+    return { settleMint, recordAttempt, markSeen, burn, unsee, reverse } as const
   }),
-  dependencies: [Ledger.Default, Payments.Default, Subscriptions.Default, Notifications.Default, PlanEvents.Default]
+  dependencies: [Ledger.Default, Payments.Default, Subscriptions.Default, Notifications.Default, PlanEvents.Default, Audit.Default]
 }) {}

@@ -1,11 +1,9 @@
 import { SqlClient } from "@effect/sql"
 import { Config, Duration, Effect, Layer, Metric, Schedule } from "effect"
-import { Contracts } from "../services/Contracts.ts"
 import { Leases } from "../services/Leases.ts"
 import { subscriptionsActive } from "../services/Metrics.ts"
+import { PaymentConfirmation } from "../services/PaymentConfirmation.ts"
 import { Payments } from "../services/Payments.ts"
-import { Settlement } from "../services/Settlement.ts"
-import { makeHandler } from "./PaymentProcessor.ts"
 
 export const JanitorConfig = Config.all({
   every: Config.duration("BILLING_JANITOR_EVERY").pipe(Config.withDefault(Duration.seconds(30))),
@@ -13,14 +11,15 @@ export const JanitorConfig = Config.all({
 })
 
 /**
- * Re-checks, through the processor's own path, payments stuck in `pending` or `seen` although their transaction
- * is known (a lost redelivery, a crash between polls), and refreshes the active-subscriptions gauge. One leader.
+ * Re-checks payments stuck in `pending` or `seen` although their transaction is known (a lost redelivery, a crash
+ * between polls) through PaymentConfirmation, as the processor does, and refreshes the active-subscriptions gauge.
+ * One leader.
  */
 export const JanitorLive = Layer.scopedDiscard(Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const payments = yield* Payments
   const leases = yield* Leases
-  const handler = yield* makeHandler
+  const confirmation = yield* PaymentConfirmation
   const config = yield* JanitorConfig
   const staleSeconds = Duration.toSeconds(config.staleAfter)
 
@@ -31,7 +30,7 @@ export const JanitorLive = Layer.scopedDiscard(Effect.gen(function*() {
     for (const { id } of stuck) {
       const payment = yield* payments.byId(id)
       if (payment._tag === "None") continue
-      yield* handler.recheck(payment.value).pipe(
+      yield* confirmation.recheck(payment.value, `janitor:${id}`).pipe(
         Effect.catchAllCause((cause) => Effect.logWarning("janitor re-check failed", cause).pipe(Effect.annotateLogs("transaction_id", id)))
       )
     }
@@ -45,4 +44,4 @@ export const JanitorLive = Layer.scopedDiscard(Effect.gen(function*() {
     Effect.zipRight(Effect.never)
   )
   yield* Effect.forkScoped(leases.whileLeader("janitor", forever))
-})).pipe(Layer.provide([Leases.Default, Payments.Default, Settlement.Default, Contracts.Default]))
+})).pipe(Layer.provide([Leases.Default, Payments.Default, PaymentConfirmation.Default]))

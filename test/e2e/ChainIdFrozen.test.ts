@@ -80,7 +80,7 @@ layer(appHarness({ env: { APP_BILLING_FINANCE_OPS_USER_ID: FINANCE_OPS, BILLING_
       yield* waitForStatus(checkout.transaction_id, "confirmed")
       const ledger = sql<{ id: string }>`SELECT id FROM ledger_transactions WHERE payment_id = ${checkout.transaction_id} ORDER BY id`
       const before = yield* ledger
-      assert.deepStrictEqual(before.map((r) => r.id), [`payment:31337:${receipt.transactionHash}:${event.log_index}`])
+      assert.deepStrictEqual(before.map((r) => r.id), [`payment:31337:${receipt.transactionHash}:${checkout.order_id}`])
 
       // An old database: the chain id changed although payments exist, and the node now answers that chain id.
       yield* sql`ALTER TABLE crypto_config DISABLE TRIGGER crypto_config_chain_id_frozen`

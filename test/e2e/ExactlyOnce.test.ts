@@ -6,13 +6,10 @@ import { SqlClient } from "@effect/sql"
 import { assert, layer } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Schema } from "effect"
 import type { TransactionReceipt } from "viem"
-import { Contracts } from "../../services/Contracts.ts"
 import { Nats } from "../../services/Nats.ts"
-import { Payments } from "../../services/Payments.ts"
+import { PaymentConfirmation } from "../../services/PaymentConfirmation.ts"
 import { Rpc } from "../../services/Rpc.ts"
-import { Settlement } from "../../services/Settlement.ts"
 import { QueuedWebhook } from "../../src/domain/Events.ts"
-import { makeHandler } from "../../streams/PaymentProcessor.ts"
 import { App, appHarness, eventually, type Harness, PASS, registerContractAndPlan } from "../support/app.ts"
 import { devAccount } from "../support/anvil.ts"
 import {
@@ -150,13 +147,13 @@ layer(appHarness(), { timeout: 120_000, excludeTestServices: true })("exactly on
         event: mintedEvent(PASS, receipt, checkout.order_id)
       })
 
-      // The processor's own handler commits the effects; the process "dies" before any ack is sent.
-      const handler = yield* makeHandler.pipe(
-        Effect.provide(Layer.mergeAll(Settlement.Default, Payments.Default, Contracts.Default, Rpc.Default)),
+      // The processor's own confirmation path commits the effects; the process "dies" before any ack is sent.
+      const confirmation = yield* PaymentConfirmation.pipe(
+        Effect.provide(PaymentConfirmation.Default.pipe(Layer.provide(Rpc.Default))),
         // The devnet listens on 127.0.0.1: loopback endpoints are allowed only when configured so.
         Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["BILLING_RPC_ALLOW_LOOPBACK", "true"]])))
       )
-      const outcome = yield* handler.onWebhook(queued)
+      const outcome = yield* confirmation.webhook(queued)
       assert.strictEqual(outcome._tag, "Done")
       const committed = yield* effectsOf(checkout.transaction_id, user, receipt, checkout.chain_id)
       assertOnce(committed)

@@ -1,6 +1,7 @@
 /**
  * Invariant 5 end to end: a payment whose on-chain terms do not match its checkout fails with the right
- * `failure_reason`, never activates a subscription, and money that moved is held as customer credit.
+ * `failure_reason`, never activates a subscription, and money that moved is held as customer credit. A reverted
+ * transaction moved nothing: it is an attempt, and the checkout stays payable.
  * The contract enforces the EIP-712 quote, so mismatching payments are made with quotes the test signs itself
  * with the billing signer's key (`mintWithQuote`).
  */
@@ -96,10 +97,11 @@ layer(appHarness(), { timeout: 120_000, excludeTestServices: true })("payment fa
       )
     }))
 
-  it.effect("reverted: a mint that reverts on chain fails the payment and posts nothing", () =>
+  it.effect("reverted: a mint that reverts on chain is only an attempt: nothing posted, the checkout stays payable", () =>
     Effect.gen(function*() {
       const app = yield* App
-      const { checkout, token } = yield* checkoutNative(app, "reverted", PRICES, "user-reverted", 3)
+      const sql = yield* SqlClient.SqlClient
+      const { checkout } = yield* checkoutNative(app, "reverted", PRICES, "user-reverted", 3)
       const tx = checkout.payload.transactions[0]!
       // An explicit gas limit: viem does not estimate, so the node mines the transaction and it reverts (Underpaid).
       const receipt = yield* sendTx(app.devnet, () =>
@@ -121,9 +123,13 @@ layer(appHarness(), { timeout: 120_000, excludeTestServices: true })("payment fa
         order_id: checkout.order_id
       })
 
-      const { item, seen } = yield* settledOverHttp(app, token, checkout)
-      assert.deepStrictEqual(seen, failedEverywhere(checkout, "reverted"))
-      assert.deepStrictEqual([item?.tx_hash, item?.paid_amount], [receipt.transactionHash, null])
+      // The full story (the proper payment afterwards) is in RevertedAttempt.test.ts.
+      const attempts = sql<{ tx_hash: string }>`SELECT after->>'tx_hash' AS tx_hash FROM audit_log
+        WHERE resource = ${`payment:${checkout.transaction_id}`} AND action = 'payment.attempt_reverted'`.pipe(Effect.orDie)
+      const recorded = yield* eventually(attempts, (rows) => rows.length > 0, "the attempt recorded")
+      assert.deepStrictEqual(recorded.map((r) => r.tx_hash), [receipt.transactionHash])
+      const row = yield* paymentStatus(checkout.transaction_id)
+      assert.deepStrictEqual([row.status, row.failure_reason, row.paid_amount], ["pending", null, null])
       assert.deepStrictEqual(yield* postingsOf(checkout.transaction_id), [])
     }))
 

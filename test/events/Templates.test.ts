@@ -13,6 +13,7 @@ const sample = {
   user_id: "user-42",
   failure_reason: "underpaid",
   current_period_end: new Date("2026-12-31T00:00:00.000Z"),
+  expires_at: new Date("2026-12-01T12:30:00.000Z"),
   consumer: "payment-processor-webhooks",
   subject: "billing.webhooks.pass",
   stream: "BILLING_WEBHOOKS",

@@ -38,7 +38,8 @@ const ledgerIdsOf = (paymentId: string) =>
     Effect.orDie
   )
 
-const logOf = (txHash: string, blockHash: string, amount: bigint): SettledLog => ({
+const logOf = (orderId: string, txHash: string, blockHash: string, amount: bigint): SettledLog => ({
+  orderId,
   network: "anvil",
   chainId: 31337,
   txHash,
@@ -50,6 +51,12 @@ const logOf = (txHash: string, blockHash: string, amount: bigint): SettledLog =>
 })
 
 const hash = () => `0x${randomBytes(32).toString("hex")}`
+
+const orderOf = (id: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ order_id: string }>`SELECT order_id FROM payment_transactions WHERE id = ${id}`).pipe(
+    Effect.orDie,
+    Effect.map((rows) => rows[0]!.order_id)
+  )
 
 describe("state owners", () => {
   it.layer(services, { timeout: 60_000 })((it) => {
@@ -120,7 +127,7 @@ describe("state owners", () => {
           dedupeKey: `snap:${id}`,
           source: "test",
           paymentId: id,
-          log: logOf(hash(), hash(), 100n),
+          log: logOf(yield* orderOf(id), hash(), hash(), 100n),
           verdict: { _tag: "Match", excess: 0n }
         })
         assert.strictEqual(outcome, "confirmed")
@@ -136,7 +143,7 @@ describe("state owners", () => {
         const plan = yield* seedPlan("owners-again", "month", [["anvil", "native", 100n]])
         const id = yield* seedPayment({ userId: "owners-again", planId: plan, status: "pending", txHash: null })
         const tx = hash()
-        const first = logOf(tx, hash(), 100n)
+        const first = logOf(yield* orderOf(id), tx, hash(), 100n)
         const settle = (key: string, log: SettledLog) =>
           settlement.settleMint({ dedupeKey: key, source: "test", paymentId: id, log, verdict: { _tag: "Match", excess: 0n } })
         assert.strictEqual(yield* settle("again:1", first), "confirmed")
@@ -146,14 +153,15 @@ describe("state owners", () => {
         assert.strictEqual(yield* settle("again:stale", first), "duplicate")
         const second = { ...first, blockHash: hash(), blockNumber: 12n }
         assert.strictEqual(yield* settle("again:2", second), "confirmed")
+        const order = first.orderId
         assert.deepStrictEqual((yield* ledgerIdsOf(id)).map((r) => [r.id, r.kind]), [
-          [`payment:31337:${tx}:0`, "payment"],
-          [`reversal:31337:${tx}:0`, "reversal"],
-          [`payment:31337:${tx}:0:${second.blockHash}`, "payment"]
+          [`payment:31337:${tx}:${order}`, "payment"],
+          [`reversal:31337:${tx}:${order}`, "reversal"],
+          [`payment:31337:${tx}:${order}:${second.blockHash}`, "payment"]
         ])
         // And reversed again, the second inclusion's posting is the one taken back.
         assert.strictEqual(yield* settlement.reverse({ source: "test", paymentId: id, chainId: 31337, txHash: tx, logIndex: 0 }), "reversed")
-        assert.deepStrictEqual((yield* ledgerIdsOf(id)).map((r) => r.id).at(-1), `reversal:31337:${tx}:0:${second.blockHash}`)
+        assert.deepStrictEqual((yield* ledgerIdsOf(id)).map((r) => r.id).at(-1), `reversal:31337:${tx}:${order}:${second.blockHash}`)
         const [sub] = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
           sql<{ status: string }>`SELECT status FROM subscriptions WHERE user_id = 'owners-again' ORDER BY created_at DESC LIMIT 1`).pipe(Effect.orDie)
         assert.strictEqual(sub?.status, "expired")
