@@ -16,6 +16,7 @@ import { Summary } from "../../src/http/Me/Api.ts"
 import { App, appHarness, decode, eventually, type Harness, registerContractAndPlan } from "../support/app.ts"
 import { chainCall, devAccount, sendTx } from "../support/anvil.ts"
 import {
+  assertReversedInLedger,
   checkoutOf,
   mine,
   passLogIndex,
@@ -179,15 +180,7 @@ layer(appHarness({ env }), { timeout: 120_000, excludeTestServices: true })("the
       yield* reorg(app, depth)
       yield* waitForStatus(checkout.transaction_id, "reversed")
 
-      const postings = yield* postingsOf(checkout.transaction_id)
-      assert.strictEqual(postings.length, 4, "the payment and its reversal")
-      const perAccount = new Map<string, bigint>()
-      for (const p of postings) perAccount.set(p.account, (perAccount.get(p.account) ?? 0n) + BigInt(p.amount))
-      assert.deepStrictEqual([...perAccount.values()], [0n, 0n])
-      const kinds = yield* sql<{ kind: string }>`SELECT kind FROM ledger_transactions WHERE payment_id = ${checkout.transaction_id}
-        ORDER BY kind`
-      assert.deepStrictEqual(kinds.map((k) => k.kind), ["payment", "reversal"])
-      assert.strictEqual((yield* unbalancedLedgerTransactions).length, 0)
+      yield* assertReversedInLedger(checkout.transaction_id)
       assert.strictEqual((yield* subscriptionOf("deep-reorg"))?.status, "expired")
 
       const notified = yield* sql<{ user_id: string; tx_hash: string }>`SELECT user_id, payload->>'tx_hash' AS tx_hash FROM notifications

@@ -10,12 +10,11 @@ import { App, appHarness, PASS } from "../support/app.ts"
 import { chainCall } from "../support/anvil.ts"
 import { listenerCaughtUp, reorg } from "../support/chain.ts"
 import {
+  assertReversedInLedger,
   checkoutNative,
   mine,
   mintedEvent,
-  postingsOf,
   sendPayload,
-  unbalancedLedgerTransactions,
   waitForStatus
 } from "../support/payments.ts"
 
@@ -49,14 +48,6 @@ layer(appHarness({ env }), { timeout: 120_000, excludeTestServices: true })("a r
       assert.isTrue(Either.isLeft(gone), "the transaction is dropped for good")
 
       yield* waitForStatus(checkout.transaction_id, "reversed")
-      const postings = yield* postingsOf(checkout.transaction_id)
-      assert.strictEqual(postings.length, 4, "the payment and its reversal")
-      const perAccount = new Map<string, bigint>()
-      for (const p of postings) perAccount.set(p.account, (perAccount.get(p.account) ?? 0n) + BigInt(p.amount))
-      assert.deepStrictEqual([...perAccount.values()], [0n, 0n])
-      const kinds = yield* sql<{ kind: string }>`SELECT kind FROM ledger_transactions WHERE payment_id = ${checkout.transaction_id}
-        ORDER BY kind`
-      assert.deepStrictEqual(kinds.map((k) => k.kind), ["payment", "reversal"])
-      assert.strictEqual((yield* unbalancedLedgerTransactions).length, 0)
+      yield* assertReversedInLedger(checkout.transaction_id)
     }))
 })

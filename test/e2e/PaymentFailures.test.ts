@@ -25,6 +25,7 @@ import {
   type OwnQuote,
   paymentStatus,
   postingsOf,
+  revertedHook,
   settledOverHttp
 } from "../support/payments.ts"
 
@@ -113,15 +114,7 @@ layer(appHarness(), { timeout: 120_000, excludeTestServices: true })("payment fa
           chain: app.devnet.chain
         })).pipe(Effect.orDie)
       assert.strictEqual(receipt.status, "reverted")
-      yield* notifyAndBury(app, {
-        type: "payment.minted",
-        contract: PASS,
-        network: "anvil",
-        tx_hash: receipt.transactionHash,
-        log_index: 0,
-        block_number: Number(receipt.blockNumber),
-        order_id: checkout.order_id
-      })
+      yield* notifyAndBury(app, revertedHook(PASS, receipt, checkout.order_id))
 
       // The full story (the proper payment afterwards) is in RevertedAttempt.test.ts.
       const attempts = sql<{ tx_hash: string }>`SELECT after->>'tx_hash' AS tx_hash FROM audit_log

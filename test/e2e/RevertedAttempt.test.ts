@@ -21,6 +21,7 @@ import {
   nativeCheckout,
   paymentStatus,
   postingsOf,
+  revertedHook,
   sendPayload,
   settledOverHttp
 } from "../support/payments.ts"
@@ -32,17 +33,6 @@ const sendStep = (app: Harness, account: number, tx: CheckoutView["payload"]["tr
   sendTx(app.devnet, () =>
     app.devnet.wallet(account).sendTransaction({ to: tx.to as Hex, data: tx.data as Hex, value, gas: BigInt(tx.gas), chain: app.devnet.chain })
   ).pipe(Effect.orDie)
-
-/** A relayer's hint for a transaction without logs; `orderId` is whatever the relayer claims. */
-const revertedHook = (receipt: TransactionReceipt, orderId?: string) => ({
-  type: "payment.minted",
-  contract: PASS,
-  network: "anvil",
-  tx_hash: receipt.transactionHash,
-  log_index: 0,
-  block_number: Number(receipt.blockNumber),
-  ...(orderId === undefined ? {} : { order_id: orderId })
-})
 
 /** Every webhook delivered and acked (done, or dead-lettered). */
 const allAcked = Effect.gen(function*() {
@@ -138,8 +128,8 @@ layer(appHarness(), { timeout: 120_000, excludeTestServices: true })("reverted t
       assert.strictEqual(reverted.status, "reverted", "no allowance yet")
 
       // No order id in the first hint, the true one in a second report of the same transaction: one attempt.
-      yield* app.webhook(revertedHook(reverted))
-      yield* app.webhook(revertedHook(reverted, checkout.order_id))
+      yield* app.webhook(revertedHook(PASS, reverted))
+      yield* app.webhook(revertedHook(PASS, reverted, checkout.order_id))
       yield* mine(app, 2)
       yield* assertAttempt(checkout, user, reverted)
 
@@ -162,7 +152,7 @@ layer(appHarness(), { timeout: 120_000, excludeTestServices: true })("reverted t
       const reverted = yield* sendStep(app, 3, checkout.payload.transactions[0]!, BigInt(checkout.amount) - 1n)
       assert.strictEqual(reverted.status, "reverted", "Underpaid")
 
-      yield* app.webhook(revertedHook(reverted, victim.order_id))
+      yield* app.webhook(revertedHook(PASS, reverted, victim.order_id))
       yield* mine(app, 2)
       yield* assertAttempt(checkout, payer, reverted)
 

@@ -1,4 +1,5 @@
 import { SqlClient } from "@effect/sql"
+import { assert } from "@effect/vitest"
 import { Effect } from "effect"
 import {
   type Account,
@@ -60,6 +61,17 @@ export const mintedEvent = (contract: string, receipt: TransactionReceipt, order
   ...(orderId === undefined ? {} : { order_id: orderId })
 })
 
+/** A relayer's hint for a transaction without logs (a reverted one); `orderId` is whatever the relayer claims. */
+export const revertedHook = (contract: string, receipt: TransactionReceipt, orderId?: string) => ({
+  type: "payment.minted",
+  contract,
+  network: "anvil",
+  tx_hash: receipt.transactionHash,
+  log_index: 0,
+  block_number: Number(receipt.blockNumber),
+  ...(orderId === undefined ? {} : { order_id: orderId })
+})
+
 export const mine = (app: Harness, blocks: number) =>
   Effect.promise(() => app.devnet.testClient.mine({ blocks }))
 
@@ -84,6 +96,24 @@ export const postingsOf = (transactionId: string) =>
     sql<{ account: string; asset: string; amount: string }>`SELECT p.account, p.asset, p.amount::text AS amount
       FROM ledger_postings p JOIN ledger_transactions t ON t.id = p.ledger_transaction_id
       WHERE t.payment_id = ${transactionId} ORDER BY p.id`).pipe(Effect.orDie)
+
+/**
+ * A payment reversed by a deep reorg, checked in the ledger: its payment and reversal postings (4) net to zero on
+ * each of its two accounts, the ledger kinds are exactly `payment` and `reversal`, and nothing is unbalanced.
+ */
+export const assertReversedInLedger = (transactionId: string) =>
+  Effect.gen(function*() {
+    const postings = yield* postingsOf(transactionId)
+    assert.strictEqual(postings.length, 4, "the payment and its reversal")
+    const perAccount = new Map<string, bigint>()
+    for (const p of postings) perAccount.set(p.account, (perAccount.get(p.account) ?? 0n) + BigInt(p.amount))
+    assert.deepStrictEqual([...perAccount.values()], [0n, 0n])
+    const sql = yield* SqlClient.SqlClient
+    const kinds = yield* sql<{ kind: string }>`SELECT kind FROM ledger_transactions WHERE payment_id = ${transactionId}
+      ORDER BY kind`.pipe(Effect.orDie)
+    assert.deepStrictEqual(kinds.map((k) => k.kind), ["payment", "reversal"])
+    assert.strictEqual((yield* unbalancedLedgerTransactions).length, 0)
+  })
 
 /** Terms of a quote the test signs itself (with the billing signer's key) to pay differently from a checkout. */
 export interface OwnQuote {
