@@ -38,7 +38,7 @@ export class Ledger extends Effect.Service<Ledger>()("billing/Ledger", {
     const post = Effect.fn("Ledger.post")(function*(tx: {
       readonly id: string
       readonly paymentId: string
-      readonly kind: "payment" | "reversal" | "refund"
+      readonly kind: "payment" | "reversal" | "refund" | "proration"
       readonly postings: ReadonlyArray<Posting>
     }) {
       const postings = tx.postings.filter((p) => p.amount !== 0n)

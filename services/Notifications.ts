@@ -27,6 +27,23 @@ export const userTemplates = {
     body: "Your payment attempt {tx_hash} for plan {plan_slug} on {network} did not go through: {detail}; nothing was " +
       "charged; the checkout can still be paid until {expires_at}."
   },
+  "payment.credited": {
+    title: "Payment held as credit",
+    body: "Your payment of {amount} base units of {token} on {network} for plan {plan_slug} was not applied to your " +
+      "subscription ({reason}), which stays as it is: the amount is held as credit on your account (transaction {tx_hash})."
+  },
+  "credit.proration": {
+    title: "Unused time credited",
+    body: "The unused part of your {plan_slug} subscription, {amount} base units of {token} on {network}, is credited to your account."
+  },
+  "subscription.next_period_paid": {
+    title: "Next period paid",
+    body: "Your {plan_slug} period is paid; it starts when your current period ends. You are paid until {current_period_end}."
+  },
+  "subscription.next_period_started": {
+    title: "Plan changed",
+    body: "Your paid {plan_slug} period has started; it runs until {current_period_end}."
+  },
   "payment.reversed": {
     title: "Payment reversed",
     body: "Your payment {tx_hash} on {network} was dropped by a chain reorganization and has been reversed; " +
@@ -51,6 +68,11 @@ export const financeOpsTemplates = {
     title: "Payment confirmed",
     body: "User {user_id} paid {amount} base units of {token} on {network} for plan {plan_slug} " +
       "(transaction {transaction_id}, tx {tx_hash})."
+  },
+  "payment.credited": {
+    title: "Payment held as credit",
+    body: "Payment {transaction_id} of user {user_id} ({amount} base units of {token} on {network}, tx {tx_hash}) for plan " +
+      "{plan_slug} was not applied ({reason}) and is held as customer credit."
   },
   "payment.reversed": {
     title: "Payment reversed",

@@ -3,6 +3,7 @@ import { Effect, Schema } from "effect"
 import { canTransition, type FailureReason, type PaymentStatus } from "../src/domain/Payment.ts"
 import type { Verdict } from "../src/domain/PaymentCheck.ts"
 import { Audit, PaymentProcessorActor } from "./Audit.ts"
+import type { PaymentApplied } from "../src/domain/PlanChange.ts"
 import { assetOf, Ledger, paymentLedgerId, type Posting, reversalOf } from "./Ledger.ts"
 import { Notifications } from "./Notifications.ts"
 import { type PaymentRow, Payments } from "./Payments.ts"
@@ -72,23 +73,12 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
         Effect.map((rows) => rows[0]?.id ?? null)
       )
 
-    /** Confirmed (the row already moved): subscription renewed or activated, its event, the payer and finance_ops told (of what was received). */
-    const confirmed = (payment: Locked, txHash: string, paid: bigint) =>
+    /**
+     * Confirmed (the row already moved): the event of the subscription change (none when nothing changed now: a
+     * paid next period, a payment held as credit), the payer and finance_ops told what was received and what it did.
+     */
+    const confirmed = (payment: Locked, applied: PaymentApplied, txHash: string, paid: bigint) =>
       Effect.gen(function*() {
-        const applied = yield* subscriptions.applyPayment({
-          userId: payment.user_id,
-          planId: payment.plan_id,
-          interval: payment.interval,
-          paymentId: payment.id
-        }).pipe(Effect.orDie)
-        const event = yield* planEvents.emit({
-          reason: applied.reason,
-          userId: payment.user_id,
-          subscriptionId: applied.subscriptionId,
-          paymentId: payment.id,
-          // a renewal keeps the plan: no previous plan to announce
-          previousPlanId: applied.previousPlanId === payment.plan_id ? null : applied.previousPlanId
-        })
         const details = {
           transaction_id: payment.id,
           order_id: payment.order_id,
@@ -100,9 +90,34 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
           price: payment.amount,
           tx_hash: txHash
         }
-        const periodEnd = event.subscription?.current_period_end
-        if (periodEnd === undefined) return yield* Effect.dieMessage(`payment ${payment.id} confirmed without a subscription`)
-        yield* notifications.notify(payment.user_id, "payment.confirmed", { ...details, current_period_end: periodEnd })
+        if (applied.reason === "credited") {
+          const reason = applied.creditedBecause === "next_period_paid"
+            ? "another plan's next period is already paid"
+            : "it was issued before your subscription last changed"
+          yield* notifications.notify(payment.user_id, "payment.credited", { ...details, reason })
+          return yield* notifications.notifyFinanceOps("payment.credited", { ...details, reason: applied.creditedBecause ?? "stale_checkout" })
+        }
+        const event = applied.reason === "scheduled" ? undefined : yield* planEvents.emit({
+          reason: applied.reason,
+          userId: payment.user_id,
+          subscriptionId: applied.subscriptionId,
+          paymentId: payment.id,
+          // a renewal keeps the plan: no previous plan to announce
+          previousPlanId: applied.previousPlanId === payment.plan_id ? null : applied.previousPlanId
+        })
+        const paidUntil = { current_period_end: applied.paidUntil }
+        yield* notifications.notify(payment.user_id, "payment.confirmed", { ...details, ...paidUntil })
+        if (applied.reason === "scheduled") yield* notifications.notify(payment.user_id, "subscription.next_period_paid", { ...details, ...paidUntil })
+        for (const credit of applied.credits) {
+          yield* notifications.notify(payment.user_id, "credit.proration", {
+            transaction_id: payment.id,
+            funding_transaction_id: credit.paymentId,
+            plan_slug: event?.previous_plan?.slug ?? payment.plan_slug,
+            network: credit.network,
+            token: credit.token,
+            amount: credit.amount
+          })
+        }
         yield* notifications.notifyFinanceOps("payment.confirmed", details)
       })
 
@@ -158,20 +173,34 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
       const onChain = sql`tx_hash = ${log.txHash}, log_index = ${log.logIndex}, block_number = ${log.blockNumber.toString()},
         block_hash = ${log.blockHash}, paid_amount = ${log.amount.toString()}, seen_at = coalesce(seen_at, now())`
 
+      const ledgerId = paymentLedgerId(log.chainId, log.txHash, log.orderId, reincluded ? log.blockHash : undefined)
       let outcome: SettleOutcome
       let postings: ReadonlyArray<Posting>
+      let note = ""
       if (verdict._tag === "Match" && canTransition(payment.status, "confirmed")) {
+        const applied = yield* subscriptions.applyPayment({
+          userId: payment.user_id,
+          planId: payment.plan_id,
+          interval: payment.interval,
+          paymentId: payment.id,
+          ledgerId
+        }).pipe(Effect.orDie)
+        // Not applied to the subscription (docs/billing-rules.md): confirmed, and all of it held as customer credit.
+        const credited = applied.reason === "credited"
         yield* move(payment, "confirmed", sql`confirmed_at = now(), ${onChain}`, {
           tx_hash: log.txHash,
-          ...(reincluded ? { reincluded_in: log.blockHash } : {})
+          ...(reincluded ? { reincluded_in: log.blockHash } : {}),
+          ...(credited ? { credited: applied.creditedBecause } : {})
         })
+        const revenue = credited ? 0n : log.amount - verdict.excess
         postings = [
           received,
-          { account: `revenue:${log.network}`, asset, amount: -(log.amount - verdict.excess) },
-          { account: `customer_credit:${payment.user_id}`, asset, amount: -verdict.excess }
+          { account: `revenue:${log.network}`, asset, amount: -revenue },
+          { account: `customer_credit:${payment.user_id}`, asset, amount: -(log.amount - revenue) }
         ]
-        yield* confirmed(payment, log.txHash, log.amount)
+        yield* confirmed(payment, applied, log.txHash, log.amount)
         outcome = "confirmed"
+        note = credited ? ":credited" : ""
       } else if (verdict._tag === "Mismatch" && canTransition(payment.status, "failed")) {
         yield* move(payment, "failed", sql`failure_reason = ${verdict.reason}, ${onChain}`, {
           failure_reason: verdict.reason,
@@ -184,13 +213,8 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
         postings = [received, credit]
         outcome = "credited"
       }
-      yield* ledger.post({
-        id: paymentLedgerId(log.chainId, log.txHash, log.orderId, reincluded ? log.blockHash : undefined),
-        paymentId: payment.id,
-        kind: "payment",
-        postings
-      })
-      yield* finish(args.dedupeKey, verdict._tag === "Mismatch" ? `${outcome}:${verdict.reason}` : outcome)
+      yield* ledger.post({ id: ledgerId, paymentId: payment.id, kind: "payment", postings })
+      yield* finish(args.dedupeKey, verdict._tag === "Mismatch" ? `${outcome}:${verdict.reason}` : `${outcome}${note}`)
       return outcome
     }, transactional(sql))
 

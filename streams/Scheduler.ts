@@ -21,6 +21,8 @@ export const SchedulerConfig = Config.all({
 
 /** What one pass changed. */
 export interface SchedulerReport {
+  /** Subscriptions whose paid next period (a downgrade paid in advance) started. */
+  readonly nextPeriods: number
   readonly pastDue: number
   readonly canceled: number
   readonly expired: number
@@ -47,7 +49,8 @@ const decodeNotice = decodeRows(Schema.Struct({ user_id: Schema.String, plan_slu
 
 /**
  * Moves subscriptions and checkouts on with time, `now` from `Clock`: an active subscription past its period end
- * becomes `past_due` (on its scheduled next plan, if any) or `canceled` (cancel at period end); a past_due one
+ * starts its paid next period, if one is paid (docs/billing-rules.md), else becomes `past_due` (on its scheduled
+ * next plan, if any) or `canceled` (cancel at period end); a past_due one
  * is `canceled` when its owner canceled, `expired` after the grace period; owners are told once per period
  * that a renewal is due; checkouts pending past their deadline + grace with nothing on chain expire.
  * Each transition is one SQL transaction with its `billing.plan.changed.v1` and notification (or audit row).
@@ -109,6 +112,24 @@ export class Scheduler extends Effect.Service<Scheduler>()("billing/Scheduler", 
         return to
       })
 
+    /** The paid next period started: `activated` on the new plan (its transaction: the payment), the owner told. */
+    const nextPeriod = (row: Locked, started: { readonly paymentId: string }) =>
+      Effect.gen(function*() {
+        const event = yield* planEvents.emit({
+          reason: "activated",
+          userId: row.user_id,
+          subscriptionId: row.id,
+          paymentId: started.paymentId,
+          previousPlanId: row.plan_id
+        })
+        yield* notifications.notify(row.user_id, "subscription.next_period_started", {
+          subscription_id: row.id,
+          plan_slug: event.plan.slug,
+          current_period_end: event.subscription?.current_period_end ?? row.current_period_end
+        })
+        return "next_period" as const
+      })
+
     /** Active subscriptions whose period has ended. */
     const endPeriods = (now: Date) =>
       Effect.gen(function*() {
@@ -118,6 +139,8 @@ export class Scheduler extends Effect.Service<Scheduler>()("billing/Scheduler", 
           Effect.gen(function*() {
             const row = yield* lock(id, sql.and([sql`status = 'active'`, sql`current_period_end <= ${now}`]))
             if (row === undefined) return undefined
+            const started = yield* subscriptions.startNextPeriod(row.id)
+            if (started !== undefined) return yield* nextPeriod(row, started)
             if (row.cancel_at_period_end) return yield* move(row, "canceled", row.plan_id, "subscription.expired", {})
             const graceUntil = new Date(row.current_period_end.getTime() + ms(config.grace)).toISOString()
             return yield* move(row, "past_due", row.next_plan_id ?? row.plan_id, "subscription.past_due", { grace_until: graceUntil })
@@ -148,10 +171,12 @@ export class Scheduler extends Effect.Service<Scheduler>()("billing/Scheduler", 
           sql`status = 'active'`,
           sql`NOT cancel_at_period_end`,
           sql`current_period_end > ${now}`,
+          sql`NOT EXISTS (SELECT 1 FROM subscription_grants g WHERE g.subscription_id = s.id AND g.deferred AND g.revoked_at IS NULL
+            AND g.prorated_by IS NULL)`,
           sql`current_period_end <= ${horizon}`,
           sql`renewal_notified_for IS DISTINCT FROM current_period_end`
         ])
-        const due = yield* sql`SELECT id::text AS id FROM subscriptions WHERE ${upcoming} ORDER BY current_period_end LIMIT ${BATCH}`.pipe(
+        const due = yield* sql`SELECT id::text AS id FROM subscriptions s WHERE ${upcoming} ORDER BY current_period_end LIMIT ${BATCH}`.pipe(
           Effect.flatMap(decodeIds)
         )
         return yield* each(due, "renewal notice", (id) =>
@@ -199,6 +224,7 @@ export class Scheduler extends Effect.Service<Scheduler>()("billing/Scheduler", 
       const notices = yield* noticeRenewals(now)
       const checkouts = yield* expireCheckouts(now)
       return {
+        nextPeriods: count(ended, "next_period"),
         pastDue: count(ended, "past_due"),
         canceled: count(ended, "canceled") + count(closed, "canceled"),
         expired: count(closed, "expired"),

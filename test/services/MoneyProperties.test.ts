@@ -1,12 +1,14 @@
 /**
  * Property tests of the money invariants against the real services on a real PostgreSQL: random sequences of
  * checkouts, exact / over / under payments, reverted attempts, redeliveries, deep reorgs (reversals) and the same
- * transactions mined again, with renewals wherever a user pays the same plan again. After EVERY step:
+ * transactions mined again, with renewals where a user pays the same plan again and plan changes (a monthly and a
+ * yearly plan: paying the other one is an upgrade or a downgrade, docs/billing-rules.md). After EVERY step:
  * - every ledger transaction balances per asset;
- * - no payment is posted twice (at most one unreversed payment posting each), and a payment is `confirmed` exactly
- *   when it has one with revenue;
- * - each current subscription's period is exactly what its confirmed, unreversed payments bought (its unrevoked
- *   grants, counted on the calendar from its start), and every such payment has its grant.
+ * - no payment is posted twice: a confirmed or failed payment has exactly one unreversed payment posting, any other
+ *   none, and only a confirmed one keeps revenue;
+ * - each current subscription's period is exactly what its confirmed, unreversed payments bought (its held grants,
+ *   counted on the calendar from its start; a paid next period or time turned into credit is not held), and a
+ *   confirmed payment keeps revenue only while it has a grant (otherwise it was held as credit).
  * `PROPERTY_SEED` replays a run; the seed is printed.
  */
 import { SqlClient } from "@effect/sql"
@@ -78,16 +80,17 @@ const violations = (users: ReadonlyArray<string>) =>
       WHERE t.user_id IN ${sql.in(users)} GROUP BY t.id, t.status`
     for (const p of posted) {
       if (p.live > 1) out.push(`payment ${p.id} posted ${p.live} times`)
-      const earns = BigInt(p.revenue) < 0n
-      if ((p.status === "confirmed") !== (p.live === 1 && earns)) {
-        out.push(`payment ${p.id} is ${p.status} with ${p.live} live postings and revenue ${p.revenue}`)
-      }
+      const holdsMoney = p.status === "confirmed" || p.status === "failed"
+      if (holdsMoney !== (p.live === 1)) out.push(`payment ${p.id} is ${p.status} with ${p.live} live postings`)
+      if (p.status !== "confirmed" && BigInt(p.revenue) !== 0n) out.push(`payment ${p.id} is ${p.status} but keeps revenue ${p.revenue}`)
     }
 
+    // Time a subscription holds now: not revoked, not a paid next period still waiting, not turned into credit.
+    const held = sql`g.revoked_at IS NULL AND NOT g.deferred AND g.prorated_by IS NULL`
     const subs = yield* sql<{ id: string; status: string; start: Date; end: Date; months: number; grants: number }>`SELECT s.id::text AS id,
         s.status, s.current_period_start AS start, s.current_period_end AS end,
-        coalesce(sum(CASE g.interval WHEN 'year' THEN 12 ELSE 1 END) FILTER (WHERE g.revoked_at IS NULL), 0)::int AS months,
-        count(g.payment_id) FILTER (WHERE g.revoked_at IS NULL)::int AS grants
+        coalesce(sum(CASE g.interval WHEN 'year' THEN 12 ELSE 1 END) FILTER (WHERE ${held}), 0)::int AS months,
+        count(g.payment_id) FILTER (WHERE ${held})::int AS grants
       FROM subscriptions s LEFT JOIN subscription_grants g ON g.subscription_id = s.id
       WHERE s.user_id IN ${sql.in(users)} GROUP BY s.id`
     for (const s of subs) {
@@ -100,10 +103,13 @@ const violations = (users: ReadonlyArray<string>) =>
         out.push(`subscription ${s.id} expired with ${s.grants} unrevoked grants`)
       }
     }
+    // Revenue is kept only for time bought: a confirmed payment with no live grant was held as credit in full.
     const ungranted = yield* sql<{ id: string }>`SELECT t.id::text AS id FROM payment_transactions t
       WHERE t.user_id IN ${sql.in(users)} AND t.status = 'confirmed'
-        AND NOT EXISTS (SELECT 1 FROM subscription_grants g WHERE g.payment_id = t.id AND g.revoked_at IS NULL)`
-    for (const r of ungranted) out.push(`confirmed payment ${r.id} has no grant`)
+        AND NOT EXISTS (SELECT 1 FROM subscription_grants g WHERE g.payment_id = t.id AND g.revoked_at IS NULL)
+        AND EXISTS (SELECT 1 FROM ledger_transactions l JOIN ledger_postings p ON p.ledger_transaction_id = l.id
+          WHERE l.payment_id = t.id AND l.kind = 'payment' AND p.account LIKE 'revenue:%')`
+    for (const r of ungranted) out.push(`confirmed payment ${r.id} keeps revenue but bought nothing`)
     const stray = yield* sql<{ id: string }>`SELECT g.payment_id::text AS id FROM subscription_grants g
       JOIN payment_transactions t ON t.id = g.payment_id
       WHERE t.user_id IN ${sql.in(users)} AND g.revoked_at IS NULL AND t.status <> 'confirmed'`
@@ -233,7 +239,7 @@ describe("money invariants (fast-check)", () => {
             assert.deepStrictEqual(broken, [], `after ${JSON.stringify(step)}`)
           }
         }),
-      { fastCheck: { numRuns: 40, seed } }
+      { fastCheck: { numRuns: 100, seed } }
     )
   })
 })

@@ -12,7 +12,7 @@ import { canTransitionSubscription, SubscriptionStatus } from "../../src/domain/
 import { Payments } from "../../services/Payments.ts"
 import { Settlement, type SettledLog } from "../../services/Settlement.ts"
 import { TestDatabase } from "../support/database.ts"
-import { seedPayment, seedPlan, subscriptionRow } from "./SubscriptionFixtures.ts"
+import { orderOf, seedPayment, seedPlan, subscriptionRow } from "./SubscriptionFixtures.ts"
 
 const services = Layer.mergeAll(Settlement.Default, Payments.Default).pipe(Layer.provideMerge(TestDatabase))
 
@@ -52,11 +52,6 @@ const logOf = (orderId: string, txHash: string, blockHash: string, amount: bigin
 
 const hash = () => `0x${randomBytes(32).toString("hex")}`
 
-const orderOf = (id: string) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ order_id: string }>`SELECT order_id FROM payment_transactions WHERE id = ${id}`).pipe(
-    Effect.orDie,
-    Effect.map((rows) => rows[0]!.order_id)
-  )
 
 describe("state owners", () => {
   it.layer(services, { timeout: 60_000 })((it) => {

@@ -41,17 +41,26 @@ export const seedPayment = (p: {
   readonly amount?: bigint
   readonly txHash?: string | null
   readonly expiresAt?: Date
+  /** When the checkout was issued (default: the database's now). */
+  readonly createdAt?: Date
 }) =>
   sqlDo((sql) =>
     Effect.gen(function*() {
       const id = randomUUID()
       yield* sql`INSERT INTO payment_transactions (id, order_id, user_id, plan_id, contract_slug, network, chain_id,
-          contract_address, token, amount, wallet_address, status, tx_hash, quote_signature, payload, expires_at)
+          contract_address, token, amount, wallet_address, status, tx_hash, quote_signature, payload, expires_at, created_at)
         VALUES (${id}, ${hex(32)}, ${p.userId}, ${p.planId}, 'pass', ${p.network ?? "anvil"}, 31337, ${hex(20)},
           ${p.token ?? "native"}, ${(p.amount ?? 100n).toString()}, ${hex(20)}, ${p.status ?? "confirmed"}, ${p.txHash ?? null},
-          '0x', '{"deadline":"0","transactions":[]}', ${p.expiresAt ?? new Date(0)})`
+          '0x', '{"deadline":"0","transactions":[]}', ${p.expiresAt ?? new Date(0)},
+          coalesce(${p.createdAt ?? null}::timestamptz, now()))`
       return id
     })
+  )
+
+/** The order id a seeded checkout was issued with: what its Minted log carries. */
+export const orderOf = (paymentId: string) =>
+  sqlDo((sql) => sql<{ order_id: string }>`SELECT order_id FROM payment_transactions WHERE id = ${paymentId}`).pipe(
+    Effect.map((rows) => rows[0]!.order_id)
   )
 
 export const seedSubscription = (s: {

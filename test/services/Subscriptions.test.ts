@@ -1,6 +1,6 @@
 /**
  * Subscriptions against a real PostgreSQL database, periods computed from TestClock: activation, renewal from the
- * period end (or from now once it ended), another plan paid now, reversal, the user's cancel and plan change, the
+ * period end (or from now once it ended), an upgrade paid now, reversal, the user's cancel and plan change, the
  * one-current-subscription constraint, and `addInterval` agreeing with PostgreSQL's interval arithmetic.
  */
 import { SqlClient } from "@effect/sql"
@@ -16,10 +16,10 @@ const T0 = Date.parse("2025-01-31T12:00:00Z")
 const iso = (d: Date) => d.toISOString()
 
 /** Pays `planId` now (a confirmed payment row first, as Settlement does). */
-const pay = (userId: string, planId: number, interval: "month" | "year" = "month") =>
+const pay = (userId: string, planId: number, interval: "month" | "year" = "month", amount = 100n) =>
   Effect.gen(function*() {
-    const paymentId = yield* seedPayment({ userId, planId })
-    return { ...yield* (yield* Subscriptions).applyPayment({ userId, planId, interval, paymentId }), paymentId }
+    const paymentId = yield* seedPayment({ userId, planId, amount })
+    return { ...yield* (yield* Subscriptions).applyPayment({ userId, planId, interval, paymentId, ledgerId: `payment:${paymentId}` }), paymentId }
   })
 
 const periodOf = (id: string) =>
@@ -60,15 +60,17 @@ describe("Subscriptions", () => {
         assert.deepStrictEqual([row.next_plan_slug, row.cancel_at_period_end], [null, false])
       }))
 
-    it.effect("another plan paid now replaces the current subscription from now", () =>
+    it.effect("another plan worth more per month, paid now, replaces the current subscription from now; 18 of 28 days credited", () =>
       Effect.gen(function*() {
         yield* TestClock.setTime(T0)
         const basic = yield* seedPlan("switch-basic", "month", [["anvil", "native", 100n]])
-        const pro = yield* seedPlan("switch-pro", "year", [["anvil", "native", 900n]])
+        const pro = yield* seedPlan("switch-pro", "year", [["anvil", "native", 1500n]])
         const first = yield* pay("switcher", basic)
         yield* TestClock.adjust("10 days")
-        const second = yield* pay("switcher", pro, "year")
+        const second = yield* pay("switcher", pro, "year", 1500n)
         assert.deepStrictEqual([second.reason, second.previousPlanId, second.replacedSubscriptionId], ["activated", basic, first.subscriptionId])
+        // ⌈100 × 18 days / 28 days⌉ = ⌈64.29⌉ = 65
+        assert.deepStrictEqual(second.credits, [{ paymentId: first.paymentId, network: "anvil", token: "native", amount: 65n }])
         assert.deepStrictEqual(yield* periodOf(first.subscriptionId), ["canceled", "2025-01-31T12:00:00.000Z", "2025-02-10T12:00:00.000Z"])
         assert.deepStrictEqual(yield* periodOf(second.subscriptionId), ["active", "2025-02-10T12:00:00.000Z", "2026-02-10T12:00:00.000Z"])
       }))

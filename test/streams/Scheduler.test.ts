@@ -88,7 +88,7 @@ describe("Scheduler", () => {
         assert.strictEqual((yield* pass).expired, 1)
         assert.strictEqual((yield* subscriptionRow(id)).status, "expired")
         yield* TestClock.adjust("30 days")
-        assert.deepStrictEqual(yield* pass, { pastDue: 0, canceled: 0, expired: 0, renewalDue: 0, checkoutsExpired: 0 })
+        assert.deepStrictEqual(yield* pass, { nextPeriods: 0, pastDue: 0, canceled: 0, expired: 0, renewalDue: 0, checkoutsExpired: 0 })
 
         const events = yield* planEventsOf("lapse")
         assert.deepStrictEqual(events.map((e) => [e.reason, e.subscription?.status, e.plan.slug, e.previous_plan, e.transaction]), [
@@ -156,7 +156,7 @@ describe("Scheduler", () => {
 
         // Paid one day before the end: the period is extended from its end (anchored on Jan 31: Mar 31).
         const paymentId = yield* seedPayment({ userId: "renewer", planId })
-        const applied = yield* (yield* Subscriptions).applyPayment({ userId: "renewer", planId, interval: "month", paymentId })
+        const applied = yield* (yield* Subscriptions).applyPayment({ userId: "renewer", planId, interval: "month", paymentId, ledgerId: `payment:${paymentId}` })
         assert.deepStrictEqual([applied.reason, applied.subscriptionId], ["renewed", id])
         const renewed = yield* subscriptionRow(id)
         assert.deepStrictEqual([renewed.current_period_start.toISOString(), renewed.current_period_end.toISOString()], [
@@ -194,7 +194,7 @@ describe("Scheduler", () => {
         // Paying the (now current) plan after the end renews it from now; the debt is gone.
         yield* TestClock.adjust("1 day")
         const paymentId = yield* seedPayment({ userId: "mover", planId: pro, amount: 1200n })
-        yield* subscriptions.applyPayment({ userId: "mover", planId: pro, interval: "year", paymentId })
+        yield* subscriptions.applyPayment({ userId: "mover", planId: pro, interval: "year", paymentId, ledgerId: `payment:${paymentId}` })
         const paid = yield* subscriptionRow(id)
         assert.deepStrictEqual([paid.status, paid.current_period_start.toISOString(), paid.current_period_end.toISOString()], [
           "active",

@@ -27,7 +27,9 @@ export const MeLive = HttpApiBuilder.group(Api, "me", (handlers) =>
           Effect.catchTags({
             NoCurrentSubscription: noSubscription,
             PlanUnavailable: () =>
-              Effect.fail(new BadRequest({ error: "invalid_plan", message: "plan_slug does not name an active plan" }))
+              Effect.fail(new BadRequest({ error: "invalid_plan", message: "plan_slug does not name an active plan" })),
+            NextPeriodPaid: () =>
+              Effect.fail(new BadRequest({ error: "invalid_plan", message: "the next period is already paid for; it starts at the period end" }))
           })
         ))
   })).pipe(Layer.provide([UserBundle.Default, Subscriptions.Default]))
