@@ -1,5 +1,6 @@
 import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
+import { decodeRows } from "./Rows.ts"
 
 export interface Posting {
   readonly account: string
@@ -7,6 +8,9 @@ export interface Posting {
   /** Debit positive, credit negative; never zero. */
   readonly amount: bigint
 }
+
+const Balance = Schema.Struct({ user_id: Schema.String, asset: Schema.String, amount: Schema.BigInt })
+const decodeBalances = decodeRows(Balance)
 
 export class UnbalancedLedgerTransaction extends Error {}
 
@@ -71,6 +75,29 @@ export class Ledger extends Effect.Service<Ledger>()("billing/Ledger", {
         (rows) => rows[0]?.id
       )
 
-    return { post, postingsOf, unreversedPaymentOf } as const
+    /**
+     * What billing holds for customers (`customer_credit:<user>`, credit balances are negative sums), per user and
+     * asset in user order after `after`, and the totals per asset.
+     */
+    const creditBalances = (after: string | undefined, limit: number) =>
+      Effect.gen(function*() {
+        const prefix = "customer_credit:"
+        const from = after === undefined ? sql`true` : sql`account > ${prefix + after}`
+        const rows = yield* sql`SELECT substr(account, ${prefix.length + 1}) AS user_id, asset, (-sum(amount))::text AS amount
+          FROM ledger_postings WHERE starts_with(account, ${prefix}) AND ${from}
+          GROUP BY account, asset HAVING sum(amount) <> 0 ORDER BY account, asset LIMIT ${limit}`.pipe(Effect.flatMap(decodeBalances))
+        const totals = yield* sql`SELECT '' AS user_id, asset, (-sum(amount))::text AS amount FROM ledger_postings
+          WHERE starts_with(account, ${prefix}) GROUP BY asset HAVING sum(amount) <> 0 ORDER BY asset`.pipe(Effect.flatMap(decodeBalances))
+        const split = (r: typeof Balance.Type) => {
+          const at = r.asset.indexOf(":")
+          return { network: r.asset.slice(0, at), token: r.asset.slice(at + 1), amount: r.amount.toString() }
+        }
+        return {
+          items: rows.map((r) => ({ user_id: r.user_id, ...split(r) })),
+          totals: totals.map(split)
+        }
+      }).pipe(Effect.orDie)
+
+    return { post, postingsOf, unreversedPaymentOf, creditBalances } as const
   })
 }) {}

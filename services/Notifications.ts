@@ -60,6 +60,15 @@ export const userTemplates = {
   "subscription.expired": {
     title: "Subscription expired",
     body: "Your {plan_slug} subscription has expired."
+  },
+  "payment.refunded": {
+    title: "Payment refunded",
+    body: "Your payment {transaction_id} for plan {plan_slug} was refunded: {amount} base units of {token} on {network} " +
+      "(tx {refund_tx_hash}). The period it paid for was withdrawn."
+  },
+  "payment.resolved": {
+    title: "Payment checked",
+    body: "Your payment {transaction_id} was checked against the chain by our team: it is {status}."
   }
 } as const
 
@@ -78,6 +87,15 @@ export const financeOpsTemplates = {
     title: "Payment reversed",
     body: "Payment {transaction_id} of user {user_id} ({tx_hash} on {network}) was reversed after a deep reorg; " +
       "reversing ledger entries were posted."
+  },
+  "payment.refunded": {
+    title: "Payment refunded",
+    body: "{actor} refunded payment {transaction_id} of user {user_id}: {amount} base units of {token} on {network} " +
+      "(tx {refund_tx_hash}); reason: {reason}."
+  },
+  "payment.resolved": {
+    title: "Payment resolved",
+    body: "{actor} re-checked payment {transaction_id} of user {user_id} against the chain: {before} -> {status} ({checked}); reason: {reason}."
   },
   "dead_letter": {
     title: "Message dead-lettered",

@@ -1,5 +1,6 @@
 import { Array as Arr, Clock, Config, Duration, Effect, Either, Metric, Option, Schedule, SynchronizedRef } from "effect"
 import {
+  type Abi,
   BaseError,
   createPublicClient,
   http,
@@ -291,6 +292,9 @@ export class Rpc extends Effect.Service<Rpc>()("billing/Rpc", {
       /** Logs of these contracts in [fromBlock, toBlock]; a provider that refuses the range fails retryable. */
       logs: (name: string, q: { addresses: ReadonlyArray<`0x${string}`>; fromBlock: bigint; toBlock: bigint }) =>
         call(name, "eth_getLogs", (c) => c.getLogs({ address: [...q.addresses], fromBlock: q.fromBlock, toBlock: q.toBlock })),
+      /** A view function of a contract, by its ABI (the answer is decoded by the caller). */
+      readContract: (name: string, q: { address: `0x${string}`; abi: Abi; functionName: string }) =>
+        call(name, "eth_call", (c): Promise<unknown> => c.readContract({ address: q.address, abi: q.abi, functionName: q.functionName })),
       estimateGas: (name: string, tx: { account: `0x${string}`; to: `0x${string}`; data: `0x${string}`; value: bigint }) =>
         call(name, "eth_estimateGas", (c) => c.estimateGas(tx))
     } as const

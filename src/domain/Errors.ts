@@ -11,7 +11,15 @@ const shape = <const Codes extends ReadonlyArray<string>>(...codes: Codes) => ({
 })
 
 export class BadRequest extends Schema.Class<BadRequest>("BadRequest")(
-  shape("invalid_request", "invalid_webhook", "network_not_offered", "invalid_plan", "invalid_cursor", "invalid_rpc_endpoint"),
+  shape(
+    "invalid_request",
+    "invalid_webhook",
+    "network_not_offered",
+    "invalid_plan",
+    "invalid_cursor",
+    "invalid_rpc_endpoint",
+    "refund_unverified"
+  ),
   HttpApiSchema.annotations({ status: 400 })
 ) {}
 export class Unauthorized extends Schema.Class<Unauthorized>("Unauthorized")(
@@ -23,7 +31,7 @@ export class Forbidden extends Schema.Class<Forbidden>("Forbidden")(
   HttpApiSchema.annotations({ status: 403 })
 ) {}
 export class NotFound extends Schema.Class<NotFound>("NotFound")(
-  shape("not_found", "plan_not_found", "contract_not_found", "gateway_not_found", "webhook_secret_not_found"),
+  shape("not_found", "payment_not_found", "plan_not_found", "contract_not_found", "gateway_not_found", "webhook_secret_not_found"),
   HttpApiSchema.annotations({ status: 404 })
 ) {}
 export class Conflict extends Schema.Class<Conflict>("Conflict")(
@@ -38,7 +46,9 @@ export class Conflict extends Schema.Class<Conflict>("Conflict")(
     "idempotency_key_reused",
     "too_many_webhook_secrets",
     "webhook_secret_inactive",
-    "chain_id_frozen"
+    "chain_id_frozen",
+    "payment_not_refundable",
+    "refund_tx_used"
   ),
   HttpApiSchema.annotations({ status: 409 })
 ) {}

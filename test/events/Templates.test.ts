@@ -23,7 +23,11 @@ const sample = {
   outbox_id: "17",
   detail: "payload is 1500020 bytes",
   actor: "fin-1",
-  networks: ["base", "anvil"]
+  networks: ["base", "anvil"],
+  refund_tx_hash: `0x${"cd".repeat(32)}`,
+  status: "confirmed",
+  before: "seen",
+  checked: "done"
 }
 
 describe("notification templates", () => {

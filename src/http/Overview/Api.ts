@@ -1,7 +1,8 @@
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { CryptoConfigUpdate, CryptoConfigView } from "../../domain/CryptoConfig.ts"
-import { BadRequest, Conflict } from "../../domain/Errors.ts"
+import { BadRequest, Conflict, NotFound } from "../../domain/Errors.ts"
 import { Dashboard, Networks, PayoutsPage, PayoutsParams, UserPath } from "../../domain/Overview.ts"
+import { CreditsPage, CreditsParams, PaymentPath, RefundRequest, RefundView, ResolveRequest, ResolveView } from "../../domain/Refund.ts"
 import { FinanceOpsOnly } from "../Auth.ts"
 import { HistoryPage, HistoryParams, Summary } from "../Me/Api.ts"
 
@@ -45,5 +46,40 @@ export class OverviewApi extends HttpApiGroup.make("overview")
       .addError(BadRequest)
   )
   .add(HttpApiEndpoint.get("userSummary", "/v1/billing/overview/users/:user_id/summary").setPath(UserPath).addSuccess(Summary))
+  .add(
+    HttpApiEndpoint.post("refund", "/v1/billing/overview/payments/:id/refund")
+      .setPath(PaymentPath)
+      .setPayload(RefundRequest)
+      .addSuccess(RefundView)
+      .addError(BadRequest)
+      .addError(NotFound)
+      .addError(Conflict)
+      .annotate(
+        OpenApi.Description,
+        "Record a refund paid on chain: the transaction must be final and move exactly the payment's paid amount of its token " +
+          "from the contract's treasury to the payer (400 refund_unverified). Posts a refund ledger transaction, moves the " +
+          "payment to refunded and takes back what it bought; audited, payer and finance_ops notified. Repeating it answers " +
+          "the same; a transaction already used for another payment is 409 refund_tx_used."
+      )
+  )
+  .add(
+    HttpApiEndpoint.post("resolve", "/v1/billing/overview/payments/:id/resolve")
+      .setPath(PaymentPath)
+      .setPayload(ResolveRequest)
+      .addSuccess(ResolveView)
+      .addError(BadRequest)
+      .addError(NotFound)
+      .annotate(
+        OpenApi.Description,
+        "Re-check one payment against the chain and apply what the chain says (confirm, back to pending, reverse once final, " +
+          "or nothing); never a status set by hand. Reason required; audited; payer and finance_ops notified."
+      )
+  )
+  .add(
+    HttpApiEndpoint.get("credits", "/v1/billing/overview/credits")
+      .setUrlParams(CreditsParams)
+      .addSuccess(CreditsPage)
+      .annotate(OpenApi.Description, "Customer credit held per user and asset (user order, after `after`), and the totals per asset.")
+  )
   .middleware(FinanceOpsOnly)
 {}

@@ -4,13 +4,27 @@ import { CryptoConfig } from "../../../services/CryptoConfig.ts"
 import { Nats } from "../../../services/Nats.ts"
 import { Overview } from "../../../services/Overview.ts"
 import { Rpc } from "../../../services/Rpc.ts"
+import { Ledger } from "../../../services/Ledger.ts"
+import { RefundRejected, Refunds } from "../../../services/Refunds.ts"
+import { Resolutions } from "../../../services/Resolutions.ts"
 import { UserBundle } from "../../../services/UserBundle.ts"
-import { BadRequest, Conflict } from "../../domain/Errors.ts"
+import { BadRequest, Conflict, NotFound } from "../../domain/Errors.ts"
 import { currentActor } from "../Admin/Http.ts"
 import { Api } from "../Api.ts"
 import * as E from "../Errors.ts"
 
 const badCursor = { BadCursor: E.BadCursor }
+
+const refundRejected = {
+  RefundRejected: (e: RefundRejected) =>
+    Effect.fail(
+      e.reason === "payment_not_found"
+        ? new NotFound({ error: "payment_not_found", message: e.message })
+        : e.reason === "refund_unverified"
+        ? new BadRequest({ error: "refund_unverified", message: e.message })
+        : new Conflict({ error: e.reason, message: e.message })
+    )
+}
 
 export const OverviewLive = HttpApiBuilder.group(Api, "overview", (handlers) =>
   Effect.gen(function*() {
@@ -19,6 +33,9 @@ export const OverviewLive = HttpApiBuilder.group(Api, "overview", (handlers) =>
     const rpc = yield* Rpc
     const overview = yield* Overview
     const bundle = yield* UserBundle
+    const refunds = yield* Refunds
+    const resolutions = yield* Resolutions
+    const ledger = yield* Ledger
     return handlers
       .handle("cryptoConfig", () => config.view)
       .handle("updateCryptoConfig", ({ payload }) =>
@@ -51,4 +68,11 @@ export const OverviewLive = HttpApiBuilder.group(Api, "overview", (handlers) =>
       .handle("userHistory", ({ path, urlParams }) =>
         bundle.history(path.user_id, urlParams.cursor, urlParams.limit).pipe(Effect.catchTags(badCursor)))
       .handle("userSummary", ({ path }) => bundle.summary(path.user_id))
-  })).pipe(Layer.provide([CryptoConfig.Default, Overview.Default, UserBundle.Default]))
+      .handle("refund", ({ path, payload }) =>
+        Effect.flatMap(currentActor, (actor) => refunds.record(path.id, payload, actor.id)).pipe(Effect.catchTags(refundRejected)))
+      .handle("resolve", ({ path, payload }) =>
+        Effect.flatMap(currentActor, (actor) => resolutions.resolve(path.id, payload.reason, actor.id, actor.requestId)).pipe(
+          Effect.catchTag("RefundRejected", (e) => Effect.fail(new NotFound({ error: "payment_not_found", message: e.message })))
+        ))
+      .handle("credits", ({ urlParams }) => ledger.creditBalances(urlParams.after, urlParams.limit))
+  })).pipe(Layer.provide([CryptoConfig.Default, Overview.Default, UserBundle.Default, Refunds.Default, Resolutions.Default, Ledger.Default]))
