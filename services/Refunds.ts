@@ -104,6 +104,42 @@ export class Refunds extends Effect.Service<Refunds>()("billing/Refunds", {
         Effect.flatMap((rows) => decodeClaimed(rows[0]))
       )
 
+    /**
+     * A refund whose transaction has been verified on chain, in one SQL transaction: claimed once, the payment's live
+     * posting taken back as `refund`, the payment `refunded`, the subscription's grant revoked, payer and finance_ops told.
+     */
+    const applyVerified = Effect.fn("Refunds.applyVerified")(function*(paymentId: string, req: RefundRequest, actor: string) {
+      const p = yield* payments.lock(paymentId)
+      const key = keyOf(p, req.tx_hash)
+      const claimed = yield* sql`INSERT INTO processed_events (dedupe_key, source, payment_id, outcome)
+        VALUES (${key}, ${`finance_ops:${actor}`}, ${p.id}, 'refunded') ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key`
+      if (claimed.length === 0) return yield* reject("refund_tx_used", `transaction ${req.tx_hash} was just used for a refund`)
+      if (p.status !== "confirmed") return yield* reject("payment_not_refundable", `payment ${paymentId} is ${p.status}`)
+      const live = yield* ledger.unreversedPaymentOf(p.id)
+      if (live === undefined) return yield* Effect.dieMessage(`confirmed payment ${p.id} has no live posting`)
+      // What the subscription loses first: revoking a payment that funded an upgrade's credit takes that credit back.
+      yield* subscriptions.revokePayment(p.id).pipe(Effect.orDie)
+      const original = yield* ledger.postingsOf(live)
+      yield* ledger.post({
+        id: `refund:${reversalOf(live).slice("reversal:".length)}`,
+        paymentId: p.id,
+        kind: "refund",
+        postings: original.map((x) => ({ ...x, amount: -x.amount }))
+      })
+      yield* payments.transition({
+        paymentId: p.id,
+        from: "confirmed",
+        to: "refunded",
+        actor,
+        details: { refund_tx_hash: req.tx_hash.toLowerCase(), reason: req.reason, amount: p.paid_amount }
+      }).pipe(Effect.orDie)
+      const view = viewOf({ ...p, status: "refunded" }, req.tx_hash)
+      const details = { transaction_id: p.id, plan_slug: p.plan_slug, amount: view.amount, token: p.token, network: p.network, refund_tx_hash: view.refund_tx_hash }
+      yield* notifications.notify(p.user_id, "payment.refunded", details)
+      yield* notifications.notifyFinanceOps("payment.refunded", { ...details, user_id: p.user_id, actor, reason: req.reason })
+      return view
+    }, transactional(sql))
+
     const record = Effect.fn("Refunds.record")(function*(paymentId: string, req: RefundRequest, actor: string) {
       const before = yield* Effect.flatMap(payments.byId(paymentId), Option.match({
         onNone: () => reject("payment_not_found", `no payment ${paymentId}`),
@@ -120,40 +156,10 @@ export class Refunds extends Effect.Service<Refunds>()("billing/Refunds", {
       }
       yield* verify(before, req.tx_hash as `0x${string}`, before.paid_amount)
 
-      return yield* Effect.gen(function*() {
-        const p = yield* payments.lock(paymentId)
-        const key = keyOf(p, req.tx_hash)
-        const claimed = yield* sql`INSERT INTO processed_events (dedupe_key, source, payment_id, outcome)
-          VALUES (${key}, ${`finance_ops:${actor}`}, ${p.id}, 'refunded') ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key`
-        if (claimed.length === 0) return yield* reject("refund_tx_used", `transaction ${req.tx_hash} was just used for a refund`)
-        if (p.status !== "confirmed") return yield* reject("payment_not_refundable", `payment ${paymentId} is ${p.status}`)
-        const live = yield* ledger.unreversedPaymentOf(p.id)
-        if (live === undefined) return yield* Effect.dieMessage(`confirmed payment ${p.id} has no live posting`)
-        // What the subscription loses first: revoking a payment that funded an upgrade's credit takes that credit back.
-        yield* subscriptions.revokePayment(p.id).pipe(Effect.orDie)
-        const original = yield* ledger.postingsOf(live)
-        yield* ledger.post({
-          id: `refund:${reversalOf(live).slice("reversal:".length)}`,
-          paymentId: p.id,
-          kind: "refund",
-          postings: original.map((x) => ({ ...x, amount: -x.amount }))
-        })
-        yield* payments.transition({
-          paymentId: p.id,
-          from: "confirmed",
-          to: "refunded",
-          actor,
-          details: { refund_tx_hash: req.tx_hash.toLowerCase(), reason: req.reason, amount: p.paid_amount }
-        }).pipe(Effect.orDie)
-        const view = viewOf({ ...p, status: "refunded" }, req.tx_hash)
-        const details = { transaction_id: p.id, plan_slug: p.plan_slug, amount: view.amount, token: p.token, network: p.network, refund_tx_hash: view.refund_tx_hash }
-        yield* notifications.notify(p.user_id, "payment.refunded", details)
-        yield* notifications.notifyFinanceOps("payment.refunded", { ...details, user_id: p.user_id, actor, reason: req.reason })
-        return view
-      }).pipe(transactional(sql))
+      return yield* applyVerified(paymentId, req, actor)
     })
 
-    return { record } as const
+    return { record, applyVerified } as const
   }),
   dependencies: [Contracts.Default, Payments.Default, Ledger.Default, Subscriptions.Default, Notifications.Default]
 }) {}

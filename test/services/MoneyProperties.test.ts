@@ -1,11 +1,11 @@
 /**
  * Property tests of the money invariants against the real services on a real PostgreSQL: random sequences of
- * checkouts, exact / over / under payments, reverted attempts, redeliveries, deep reorgs (reversals) and the same
+ * checkouts, exact / over / under payments, reverted attempts, redeliveries, deep reorgs (reversals), refunds and the same
  * transactions mined again, with renewals where a user pays the same plan again and plan changes (a monthly and a
  * yearly plan: paying the other one is an upgrade or a downgrade, docs/billing-rules.md). After EVERY step:
  * - every ledger transaction balances per asset;
- * - no payment is posted twice: a confirmed or failed payment has exactly one unreversed payment posting, any other
- *   none, and only a confirmed one keeps revenue;
+ * - no payment is posted twice: a confirmed or failed payment has exactly one payment posting not reversed or
+ *   refunded, any other none, and only a confirmed one keeps revenue;
  * - each current subscription's period is exactly what its confirmed, unreversed payments bought (its held grants,
  *   counted on the calendar from its start; a paid next period or time turned into credit is not held), and a
  *   confirmed payment keeps revenue only while it has a grant (otherwise it was held as credit).
@@ -18,11 +18,14 @@ import { randomBytes, randomUUID } from "node:crypto"
 import { addInterval } from "../../src/domain/Period.ts"
 import { checkPayment } from "../../src/domain/PaymentCheck.ts"
 import type { Interval } from "../../src/domain/Plan.ts"
+import { Refunds } from "../../services/Refunds.ts"
+import { Rpc } from "../../services/Rpc.ts"
 import { Settlement } from "../../services/Settlement.ts"
 import { TestDatabase } from "../support/database.ts"
 import { seedPlan } from "./SubscriptionFixtures.ts"
 
-const services = Settlement.Default.pipe(Layer.provideMerge(TestDatabase))
+// Refunds is used only for refunds already verified: no network is configured and nothing here reads a chain.
+const services = Layer.mergeAll(Settlement.Default, Refunds.Default.pipe(Layer.provide(Rpc.Default))).pipe(Layer.provideMerge(TestDatabase))
 const T0 = Date.parse("2025-03-10T09:00:00Z")
 const PRICE = 1_000n
 const USERS = 3
@@ -37,7 +40,8 @@ const Step = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("revert" as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("redeliver" as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("reorg" as const), pick: fc.nat() }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant("mineAgain" as const), pick: fc.nat() }) }
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("mineAgain" as const), pick: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("refund" as const), pick: fc.nat() }) }
 )
 type Step = typeof Step extends fc.Arbitrary<infer S> ? S : never
 
@@ -73,7 +77,7 @@ const violations = (users: ReadonlyArray<string>) =>
 
     const posted = yield* sql<{ id: string; status: string; live: number; revenue: string }>`SELECT t.id::text AS id, t.status,
         count(l.id) FILTER (WHERE l.kind = 'payment' AND NOT EXISTS (
-          SELECT 1 FROM ledger_transactions r WHERE r.id = 'reversal:' || substr(l.id, 9)))::int AS live,
+          SELECT 1 FROM ledger_transactions r WHERE r.id IN ('reversal:' || substr(l.id, 9), 'refund:' || substr(l.id, 9))))::int AS live,
         coalesce((SELECT sum(p.amount) FROM ledger_postings p JOIN ledger_transactions x ON x.id = p.ledger_transaction_id
           WHERE x.payment_id = t.id AND p.account LIKE 'revenue:%'), 0)::text AS revenue
       FROM payment_transactions t LEFT JOIN ledger_transactions l ON l.payment_id = t.id
@@ -221,6 +225,14 @@ describe("money invariants (fast-check)", () => {
                 const p = pick(inStatus("confirmed"), step.pick)
                 if (p === undefined) break
                 yield* settlement.reverse({ source: "property", paymentId: p.id, chainId: 31337, txHash: p.transfer!.txHash, logIndex: 0 })
+                count(step.kind)
+                break
+              }
+              case "refund": {
+                const p = pick(inStatus("confirmed"), step.pick)
+                if (p === undefined) break
+                const refunds = yield* Refunds
+                yield* refunds.applyVerified(p.id, { tx_hash: hex(32), reason: "property test" }, "fin-ops")
                 count(step.kind)
                 break
               }
