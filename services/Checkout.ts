@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Clock, Config, Data, Effect, Metric, Option, Schema } from "effect"
+import { Clock, Config, Data, Effect, Metric, Option } from "effect"
 import { randomBytes, randomUUID } from "node:crypto"
 import { type Abi, encodeFunctionData, erc20Abi } from "viem"
 import type { CheckoutPayload, CheckoutRequest, CheckoutView, WalletTransaction } from "../src/domain/Checkout.ts"
@@ -12,7 +12,7 @@ import { labelled, transactionsTotal } from "./Metrics.ts"
 import { type PaymentRow, Payments, toCheckoutView } from "./Payments.ts"
 import { PlanNotFound, Plans } from "./Plans.ts"
 import { QuoteSigner } from "./QuoteSigner.ts"
-import { decodeRows, uniqueAs } from "./Rows.ts"
+import { decodeIds, uniqueAs } from "./Rows.ts"
 import { Rpc } from "./Rpc.ts"
 
 export class CheckoutRejected extends Data.TaggedError("CheckoutRejected")<{
@@ -34,7 +34,6 @@ export const CheckoutTtl = Config.integer("BILLING_CHECKOUT_TTL_SECONDS").pipe(
 class Raced extends Data.TaggedError("Raced") {}
 
 const GAS_HEADROOM_PERCENT = 120n
-const decodeIds = decodeRows(Schema.Struct({ id: Schema.String }))
 
 export class Checkout extends Effect.Service<Checkout>()("billing/Checkout", {
   effect: Effect.gen(function*() {

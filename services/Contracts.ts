@@ -3,7 +3,7 @@ import { Data, Effect, Option, Schema } from "effect"
 import { SubscriptionPassAbi } from "../src/contracts/abi.ts"
 import type { ContractCreate, ContractUpdate, ContractView } from "../src/domain/Contract.ts"
 import { Audit } from "./Audit.ts"
-import { decodeRows, IsoDate, transactional, uniqueAs } from "./Rows.ts"
+import { countOf, decodeRows, IsoDate, transactional, uniqueAs } from "./Rows.ts"
 import { insertSealed, retireOthers, type SealedSecret } from "./WebhookSecrets.ts"
 
 export class ContractNotFound extends Data.TaggedError("ContractNotFound")<{ readonly slug: string }> {}
@@ -122,10 +122,10 @@ export class Contracts extends Effect.Service<Contracts>()("billing/Contracts", 
 
     /** A contract that live plans or open checkouts use cannot go: disable it instead. */
     const remove = Effect.fn("Contracts.remove")(function*(slug: string, actor: Actor) {
-      const [uses] = yield* sql<{ n: number }>`SELECT
+      const uses = yield* sql`SELECT
           (SELECT count(*) FROM plans WHERE contract_slug = ${slug} AND deleted_at IS NULL)::int
-        + (SELECT count(*) FROM payment_transactions WHERE contract_slug = ${slug} AND status IN ('pending', 'seen'))::int AS n`.pipe(Effect.orDie)
-      if ((uses?.n ?? 0) > 0) {
+        + (SELECT count(*) FROM payment_transactions WHERE contract_slug = ${slug} AND status IN ('pending', 'seen'))::int AS n`.pipe(Effect.orDie, Effect.flatMap(countOf))
+      if (uses > 0) {
         return yield* new ContractInUse({ message: `contract ${slug} is used by plans or open checkouts; disable it instead` })
       }
       const before = yield* getRow(slug)

@@ -6,6 +6,8 @@ import { Audit } from "./Audit.ts"
 import type { Actor } from "./Contracts.ts"
 import { decodeRows, transactional, uniqueAs } from "./Rows.ts"
 
+const decodeEnabled = decodeRows(Schema.Struct({ enabled: Schema.NullOr(Schema.Boolean) }))
+
 export class GatewayNotFound extends Data.TaggedError("GatewayNotFound")<{ readonly slug: string }> {}
 export class GatewayExists extends Data.TaggedError("GatewayExists")<{ readonly slug: string }> {}
 
@@ -32,8 +34,9 @@ export class Gateways extends Effect.Service<Gateways>()("billing/Gateways", {
 
     /** A network may take payments only while some enabled gateway lists it. */
     const networkEnabled = (network: string) =>
-      sql<{ enabled: boolean }>`SELECT bool_or(enabled) AS enabled FROM gateways WHERE networks ? ${network}`.pipe(
+      sql`SELECT bool_or(enabled) AS enabled FROM gateways WHERE networks ? ${network}`.pipe(
         Effect.orDie,
+        Effect.flatMap(decodeEnabled),
         Effect.map((rows) => rows[0]?.enabled === true)
       )
 

@@ -4,7 +4,7 @@ import type { Period } from "../src/domain/Period.ts"
 import { type HeldGrant, prorationCredits } from "../src/domain/PlanChange.ts"
 import { Interval } from "../src/domain/Plan.ts"
 import { assetOf, Ledger } from "./Ledger.ts"
-import { decodeRow, decodeRows } from "./Rows.ts"
+import { decodeIds, decodeRow, decodeRows } from "./Rows.ts"
 
 /** The ledger transaction crediting what `fundingPaymentId` bought and the upgrade confirmed as `upgradeLedgerId` ended early. */
 export const prorationLedgerId = (fundingPaymentId: string, upgradeLedgerId: string) => `proration:${fundingPaymentId}:${upgradeLedgerId}`
@@ -36,7 +36,6 @@ const Grant = Schema.Struct({
   prorated: Schema.Boolean
 })
 const decodeGrant = decodeRow(Schema.UndefinedOr(Grant))
-const decodeIds = decodeRows(Schema.Struct({ id: Schema.String }))
 
 /**
  * subscription_grants: what each confirmed payment bought of which subscription, and the proration credit an

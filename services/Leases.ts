@@ -1,5 +1,8 @@
 import { SqlClient } from "@effect/sql"
-import { Duration, Effect, Schedule } from "effect"
+import { Duration, Effect, Schedule, Schema } from "effect"
+import { decodeRows } from "./Rows.ts"
+
+const decodeOk = decodeRows(Schema.Struct({ ok: Schema.Boolean }))
 
 /**
  * Leadership by PostgreSQL session advisory lock, held on a reserved connection: exactly one process runs the
@@ -18,7 +21,7 @@ export class Leases extends Effect.Service<Leases>()("billing/Leases", {
         // A connection that stops answering (a partition without a reset) may have lost its session, and the lock
         // with it: give it one period, and do not wait for the cancel of a query that cannot reach the server.
         const withinPeriod = <A, E2, R2>(e: Effect.Effect<A, E2, R2>) => e.pipe(Effect.disconnect, Effect.timeout(every))
-        const tryLock = onConn(sql<{ ok: boolean }>`SELECT pg_try_advisory_lock(hashtext(${key})) AS ok`)
+        const tryLock = onConn(sql`SELECT pg_try_advisory_lock(hashtext(${key})) AS ok`.pipe(Effect.flatMap(decodeOk)))
         yield* tryLock.pipe(
           Effect.filterOrFail((rows) => rows[0]?.ok === true, () => "held elsewhere" as const),
           Effect.retry({ schedule: Schedule.spaced(every), while: (e) => e === "held elsewhere" })

@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Schema } from "effect"
-import { decodeRows } from "./Rows.ts"
+import { decodeIds, decodeRows } from "./Rows.ts"
 
 export interface Posting {
   readonly account: string
@@ -9,6 +9,7 @@ export interface Posting {
   readonly amount: bigint
 }
 
+const decodePostings = decodeRows(Schema.Struct({ account: Schema.String, asset: Schema.String, amount: Schema.BigInt }))
 const Balance = Schema.Struct({ user_id: Schema.String, asset: Schema.String, amount: Schema.BigInt })
 const decodeBalances = decodeRows(Balance)
 
@@ -60,20 +61,17 @@ export class Ledger extends Effect.Service<Ledger>()("billing/Ledger", {
     })
 
     const postingsOf = (ledgerTransactionId: string) =>
-      Effect.map(
-        sql<{ account: string; asset: string; amount: string }>`SELECT account, asset, amount::text AS amount
-          FROM ledger_postings WHERE ledger_transaction_id = ${ledgerTransactionId} ORDER BY id`,
-        (rows): ReadonlyArray<Posting> => rows.map((r) => ({ account: r.account, asset: r.asset, amount: BigInt(r.amount) }))
+      sql`SELECT account, asset, amount::text AS amount
+        FROM ledger_postings WHERE ledger_transaction_id = ${ledgerTransactionId} ORDER BY id`.pipe(
+        Effect.flatMap(decodePostings),
+        Effect.map((rows): ReadonlyArray<Posting> => rows)
       )
 
     /** The payment's posting that no reversal has taken back yet (at most one: each inclusion is reversed before the next). */
     const unreversedPaymentOf = (paymentId: string) =>
-      Effect.map(
-        sql<{ id: string }>`SELECT t.id FROM ledger_transactions t WHERE t.payment_id = ${paymentId} AND t.kind = 'payment'
-          AND NOT EXISTS (SELECT 1 FROM ledger_transactions r WHERE r.id = 'reversal:' || substr(t.id, 9))
-          ORDER BY t.created_at DESC LIMIT 1`,
-        (rows) => rows[0]?.id
-      )
+      sql`SELECT t.id FROM ledger_transactions t WHERE t.payment_id = ${paymentId} AND t.kind = 'payment'
+        AND NOT EXISTS (SELECT 1 FROM ledger_transactions r WHERE r.id = 'reversal:' || substr(t.id, 9))
+        ORDER BY t.created_at DESC LIMIT 1`.pipe(Effect.flatMap(decodeIds), Effect.map((rows) => rows[0]?.id))
 
     /**
      * What billing holds for customers (`customer_credit:<user>`, credit balances are negative sums), per user and

@@ -1,5 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
+import { decodeIds } from "./Rows.ts"
 
 const utf8 = new TextEncoder()
 const utf8Strict = new TextDecoder("utf-8", { fatal: true })
@@ -52,9 +53,9 @@ export class Outbox extends Effect.Service<Outbox>()("billing/Outbox", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const enqueue = Effect.fn("Outbox.enqueue")(function*(subject: string, payload: unknown) {
-      const [row] = yield* sql<{ id: string }>`INSERT INTO outbox (subject, payload)
+      const [row] = yield* sql`INSERT INTO outbox (subject, payload)
         VALUES (${subject}, ${JSON.stringify(payload, (_, v) => (typeof v === "bigint" ? v.toString() : v))}::jsonb)
-        RETURNING id::text AS id`
+        RETURNING id::text AS id`.pipe(Effect.flatMap(decodeIds))
       return row!.id
     })
     return { enqueue } as const

@@ -3,7 +3,7 @@ import { Data, Effect, Option, Schema } from "effect"
 import { Interval, Price, type PlanCreate, type PlanUpdate, type PlanView } from "../src/domain/Plan.ts"
 import { Audit } from "./Audit.ts"
 import type { Actor } from "./Contracts.ts"
-import { decodeRows, transactional, uniqueAs } from "./Rows.ts"
+import { countOf, decodeIds, decodeRows, transactional, uniqueAs } from "./Rows.ts"
 
 export class PlanNotFound extends Data.TaggedError("PlanNotFound")<{ readonly slug: string }> {}
 export class PlanExists extends Data.TaggedError("PlanExists")<{ readonly slug: string }> {}
@@ -58,10 +58,10 @@ export class Plans extends Effect.Service<Plans>()("billing/Plans", {
 
     const create = Effect.fn("Plans.create")(function*(input: PlanCreate, actor: Actor) {
       yield* checkContract(input.contract_slug)
-      const [row] = yield* sql<{ id: string }>`INSERT INTO plans (slug, title, interval, contract_slug, monthly_limits, features, is_active)
+      const [row] = yield* sql`INSERT INTO plans (slug, title, interval, contract_slug, monthly_limits, features, is_active)
         VALUES (${input.slug}, ${input.title}, ${input.interval}, ${input.contract_slug},
           ${JSON.stringify(input.monthly_limits)}::jsonb, ${JSON.stringify(input.features)}::jsonb, ${input.is_active})
-        RETURNING id::text AS id`.pipe(uniqueAs(() => new PlanExists({ slug: input.slug })))
+        RETURNING id::text AS id`.pipe(uniqueAs(() => new PlanExists({ slug: input.slug })), Effect.flatMap(decodeIds))
       yield* writePrices(Number(row!.id), input.prices)
       const plan = toPlanView(yield* get(input.slug).pipe(Effect.orDie))
       yield* audit.record({ actor: actor.id, action: "plan.create", resource: `plan:${input.slug}`, after: plan, requestId: actor.requestId })
@@ -89,10 +89,10 @@ export class Plans extends Effect.Service<Plans>()("billing/Plans", {
     /** Hard delete when nothing refers to the plan; otherwise a soft delete keeps history intact. */
     const remove = Effect.fn("Plans.remove")(function*(slug: string, actor: Actor) {
       const plan = yield* get(slug)
-      const [refs] = yield* sql<{ n: number }>`SELECT
+      const refs = yield* sql`SELECT
           (SELECT count(*) FROM payment_transactions WHERE plan_id = ${plan.id})::int
-        + (SELECT count(*) FROM subscriptions WHERE plan_id = ${plan.id})::int AS n`.pipe(Effect.orDie)
-      const soft = (refs?.n ?? 0) > 0
+        + (SELECT count(*) FROM subscriptions WHERE plan_id = ${plan.id})::int AS n`.pipe(Effect.orDie, Effect.flatMap(countOf))
+      const soft = refs > 0
       if (soft) yield* sql`UPDATE plans SET deleted_at = now(), is_active = false, updated_at = now() WHERE id = ${plan.id}`.pipe(Effect.orDie)
       else yield* sql`DELETE FROM plans WHERE id = ${plan.id}`.pipe(Effect.orDie)
       yield* audit.record({ actor: actor.id, action: soft ? "plan.soft_delete" : "plan.delete", resource: `plan:${slug}`, before: toPlanView(plan), requestId: actor.requestId })

@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Duration, Effect, Option, Schedule } from "effect"
+import { Duration, Effect, Option, Schedule, Schema } from "effect"
 import type { Log } from "viem"
 import { decodePassEvent } from "../src/contracts/PassEvents.ts"
 import type { ChainEvent } from "../src/domain/Events.ts"
@@ -10,6 +10,10 @@ import { PaymentConfirmation } from "./PaymentConfirmation.ts"
 import { Payments } from "./Payments.ts"
 import { Rpc } from "./Rpc.ts"
 import { ChainStream } from "./StreamCodecs.ts"
+import { decodeRows } from "./Rows.ts"
+
+const decodeTotal = decodeRows(Schema.Struct({ total: Schema.BigInt }))
+const decodeConfirmed = decodeRows(Schema.Struct({ order_id: Schema.String, tx_hash: Schema.String, log_index: Schema.Number }))
 
 export type MismatchKind = "missing" | "extra" | "wrong_amount" | "wrong_status" | "unknown_order"
 
@@ -55,11 +59,12 @@ export class Reconciler extends Effect.Service<Reconciler>()("billing/Reconciler
     const confirmation = yield* PaymentConfirmation
 
     const treasuryReceived = (paymentId: string, network: string) =>
-      sql<{ total: string | null }>`SELECT sum(p.amount)::text AS total FROM ledger_postings p
+      sql`SELECT coalesce(sum(p.amount), 0)::text AS total FROM ledger_postings p
         JOIN ledger_transactions t ON t.id = p.ledger_transaction_id
         WHERE t.payment_id = ${paymentId} AND t.kind = 'payment' AND p.account = ${`treasury:${network}`}`.pipe(
         Effect.orDie,
-        Effect.map((rows) => BigInt(rows[0]?.total ?? "0"))
+        Effect.flatMap(decodeTotal),
+        Effect.map((rows) => rows[0]?.total ?? 0n)
       )
 
     const processed = (key: string) =>
@@ -134,9 +139,9 @@ export class Reconciler extends Effect.Service<Reconciler>()("billing/Reconciler
         }
         // The other way: confirmed in the ledger, in this range, but no such log on the chain.
         const onChain = new Set(minted.map(({ log }) => `${log.transactionHash}:${log.logIndex}`))
-        const confirmed = yield* sql<{ order_id: string; tx_hash: string; log_index: number }>`SELECT order_id, tx_hash, log_index
+        const confirmed = yield* sql`SELECT order_id, tx_hash, log_index
           FROM payment_transactions WHERE network = ${options.network} AND status = 'confirmed'
-            AND block_number BETWEEN ${from.toString()} AND ${(to < final ? to : final).toString()}`.pipe(Effect.orDie)
+            AND block_number BETWEEN ${from.toString()} AND ${(to < final ? to : final).toString()}`.pipe(Effect.orDie, Effect.flatMap(decodeConfirmed))
         for (const row of confirmed) {
           if (!onChain.has(`${row.tx_hash}:${row.log_index}`)) {
             found.push({ kind: "extra", order_id: row.order_id, tx_hash: row.tx_hash, detail: "confirmed in the ledger, no such log on the canonical chain" })

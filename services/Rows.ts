@@ -13,6 +13,13 @@ export const decodeRow = <A, I>(schema: Schema.Schema<A, I>) => {
   return (row: unknown) => Effect.orDie(decode(row))
 }
 
+/** `RETURNING id::text AS id` and `SELECT id::text AS id`: the row many statements return. */
+export const decodeIds = decodeRows(Schema.Struct({ id: Schema.String }))
+
+/** The `n` of `SELECT count(*)::int AS n` (0 without a row). */
+export const countOf = (rows: ReadonlyArray<unknown>) =>
+  Effect.map(decodeRows(Schema.Struct({ n: Schema.Number }))(rows), (r) => r[0]?.n ?? 0)
+
 /** A Date column shown as an ISO string. */
 export const IsoDate = Schema.transform(Schema.DateFromSelf, Schema.String, {
   strict: true,

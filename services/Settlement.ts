@@ -1,5 +1,5 @@
 import { SqlClient, type Statement } from "@effect/sql"
-import { Effect, Schema } from "effect"
+import { Effect } from "effect"
 import { canTransition, type FailureReason, type PaymentStatus } from "../src/domain/Payment.ts"
 import type { Verdict } from "../src/domain/PaymentCheck.ts"
 import { Audit, PaymentProcessorActor } from "./Audit.ts"
@@ -8,7 +8,7 @@ import { assetOf, Ledger, paymentLedgerId, type Posting, reversalOf } from "./Le
 import { Notifications } from "./Notifications.ts"
 import { type PaymentRow, Payments } from "./Payments.ts"
 import { PlanEvents } from "./PlanEvents.ts"
-import { decodeRows, transactional } from "./Rows.ts"
+import { decodeIds, transactional } from "./Rows.ts"
 import { Subscriptions } from "./Subscriptions.ts"
 
 /** One Minted log, read from the canonical chain and deep enough. */
@@ -32,7 +32,6 @@ export type AttemptReason = "reverted"
 const attemptDetail: Record<AttemptReason, string> = { reverted: "the transaction reverted on chain" }
 
 type Locked = PaymentRow
-const decodeIds = decodeRows(Schema.Struct({ id: Schema.String }))
 
 /** Statuses in which the payment's recorded transfer is posted and not reversed. */
 const posted: ReadonlyArray<PaymentStatus> = ["confirmed", "failed", "refunded"]

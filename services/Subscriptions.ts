@@ -12,7 +12,7 @@ import {
 } from "../src/domain/PlanChange.ts"
 import { canTransitionSubscription, SubscriptionStatus, type SubscriptionView } from "../src/domain/Subscription.ts"
 import { Grants } from "./Grants.ts"
-import { decodeRow, decodeRows, transactional } from "./Rows.ts"
+import { decodeIds, decodeRow, decodeRows, transactional } from "./Rows.ts"
 
 export class NoCurrentSubscription extends Data.TaggedError("NoCurrentSubscription")<{ readonly userId: string }> {}
 export class PlanUnavailable extends Data.TaggedError("PlanUnavailable")<{ readonly slug: string }> {}
@@ -69,7 +69,6 @@ const toView = (row: typeof ViewRow.Type): SubscriptionView => ({
 
 const Bought = Schema.Struct({ amount: Schema.BigInt, network: Schema.String, token: Schema.String, created_at: Schema.DateFromSelf })
 const decodeBought = decodeRow(Bought)
-const decodeIds = decodeRows(Schema.Struct({ id: Schema.String }))
 
 const PlanRef = Schema.Struct({ id: Schema.NumberFromString })
 const decodePlanRef = decodeRow(Schema.UndefinedOr(PlanRef))

@@ -5,6 +5,8 @@ import { decodeRows } from "./Rows.ts"
 import { PAYMENT_COLUMNS, PaymentRow, toHistoryItem } from "./Payments.ts"
 import { Subscriptions } from "./Subscriptions.ts"
 
+const decodeWallet = decodeRows(Schema.Struct({ wallet_address: Schema.String }))
+
 
 const DebtRow = Schema.Struct({
   plan_slug: Schema.String,
@@ -55,8 +57,8 @@ export class UserBundle extends Effect.Service<UserBundle>()("billing/UserBundle
         WHERE s.user_id = ${userId} AND s.status = 'past_due' AND NOT s.cancel_at_period_end
         ORDER BY s.id, (pp.network = t.network AND pp.token = t.token) DESC NULLS LAST, (pp.network = t.network) DESC NULLS LAST,
           pp.network, pp.token = 'native' DESC, pp.token`.pipe(Effect.orDie, Effect.flatMap(decodeDebt))
-      const [wallet] = yield* sql<{ wallet_address: string }>`SELECT wallet_address FROM payment_transactions
-        WHERE user_id = ${userId} ORDER BY (status = 'confirmed') DESC, created_at DESC LIMIT 1`.pipe(Effect.orDie)
+      const [wallet] = yield* sql`SELECT wallet_address FROM payment_transactions
+        WHERE user_id = ${userId} ORDER BY (status = 'confirmed') DESC, created_at DESC LIMIT 1`.pipe(Effect.orDie, Effect.flatMap(decodeWallet))
       return {
         user_id: userId,
         wallet: wallet?.wallet_address ?? null,

@@ -9,7 +9,7 @@ import {
 } from "../src/domain/WebhookSecret.ts"
 import { Audit } from "./Audit.ts"
 import { type Actor, ContractNotFound } from "./Contracts.ts"
-import { decodeRows, IsoDate, transactional } from "./Rows.ts"
+import { countOf, decodeRows, IsoDate, transactional } from "./Rows.ts"
 import { SecretsKeyring } from "./SecretsKeyring.ts"
 
 export class WebhookSecretNotFound extends Data.TaggedError("WebhookSecretNotFound")<{ readonly slug: string; readonly id: string }> {}
@@ -103,9 +103,9 @@ export class WebhookSecrets extends Effect.Service<WebhookSecrets>()("billing/We
     const add = Effect.fn("WebhookSecrets.add")(function*(slug: string, input: WebhookSecretCreate, actor: Actor) {
       const expiresAt = yield* futureExpiry(input.expires_at)
       yield* lockContract(slug)
-      const [count] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM contract_webhook_secrets
-        WHERE contract_slug = ${slug} AND ${sql.literal(ACTIVE)}`.pipe(Effect.orDie)
-      if ((count?.n ?? 0) >= MAX_ACTIVE_WEBHOOK_SECRETS) {
+      const count = yield* sql`SELECT count(*)::int AS n FROM contract_webhook_secrets
+        WHERE contract_slug = ${slug} AND ${sql.literal(ACTIVE)}`.pipe(Effect.orDie, Effect.flatMap(countOf))
+      if (count >= MAX_ACTIVE_WEBHOOK_SECRETS) {
         return yield* new WebhookSecretRejected({
           reason: "too_many",
           message: `contract ${slug} already has ${MAX_ACTIVE_WEBHOOK_SECRETS} active webhook secrets; retire one first`

@@ -1,7 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Data, Effect, Redacted, Schema } from "effect"
 import { webhookSecretAad } from "../src/domain/SecretBox.ts"
-import { decodeRows } from "./Rows.ts"
+import { countOf, decodeRows } from "./Rows.ts"
 import { makeKeyring, type SecretUndecryptable } from "./SecretsKeyring.ts"
 
 /**
@@ -32,9 +32,7 @@ export class PlaintextSecretsRemain extends Data.TaggedError("PlaintextSecretsRe
 }
 
 export const pendingCount = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  sql<{ n: number }>`SELECT count(*)::int AS n FROM contract_webhook_secrets WHERE legacy_plaintext IS NOT NULL`).pipe(
-    Effect.map((rows) => rows[0]?.n ?? 0)
-  )
+  sql`SELECT count(*)::int AS n FROM contract_webhook_secrets WHERE legacy_plaintext IS NOT NULL`).pipe(Effect.flatMap(countOf))
 
 /**
  * Seals every plaintext row with BILLING_SECRETS_KEY in one transaction. The key is read only when such a row

@@ -1,5 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
+import { decodeIds } from "../services/Rows.ts"
 import { SubscriptionPassAbi } from "./contracts/abi.ts"
 import type { DevnetInfo } from "./devnet/Devnet.ts"
 
@@ -18,10 +19,10 @@ export const registerDemo = (devnet: DevnetInfo) =>
         ${JSON.stringify(SubscriptionPassAbi)}::jsonb, 'mint', 'burn', true)
       ON CONFLICT (slug) DO UPDATE SET network = excluded.network, address = excluded.address, abi = excluded.abi,
         enabled = true, updated_at = now()`
-    const [plan] = yield* sql<{ id: string }>`INSERT INTO plans (slug, title, interval, contract_slug, monthly_limits, features)
+    const [plan] = yield* sql`INSERT INTO plans (slug, title, interval, contract_slug, monthly_limits, features)
       VALUES (${DEMO_PLAN}, 'Demo monthly', 'month', ${DEMO_CONTRACT}, '{"requests": 10000}'::jsonb, '["demo"]'::jsonb)
       ON CONFLICT (slug) WHERE deleted_at IS NULL DO UPDATE SET contract_slug = excluded.contract_slug, is_active = true, updated_at = now()
-      RETURNING id::text AS id`
+      RETURNING id::text AS id`.pipe(Effect.flatMap(decodeIds))
     yield* sql`DELETE FROM plan_prices WHERE plan_id = ${plan!.id}`
     yield* sql`INSERT INTO plan_prices ${sql.insert([
       { plan_id: plan!.id, network: devnet.network, token: "native", amount: DEMO_NATIVE_PRICE.toString() },

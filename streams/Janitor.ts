@@ -4,6 +4,7 @@ import { Leases } from "../services/Leases.ts"
 import { subscriptionsActive } from "../services/Metrics.ts"
 import { PaymentConfirmation } from "../services/PaymentConfirmation.ts"
 import { Payments } from "../services/Payments.ts"
+import { countOf, decodeIds } from "../services/Rows.ts"
 
 export const JanitorConfig = Config.all({
   every: Config.duration("BILLING_JANITOR_EVERY").pipe(Config.withDefault(Duration.seconds(30))),
@@ -24,9 +25,9 @@ export const JanitorLive = Layer.scopedDiscard(Effect.gen(function*() {
   const staleSeconds = Duration.toSeconds(config.staleAfter)
 
   const sweep = Effect.gen(function*() {
-    const stuck = yield* sql<{ id: string }>`SELECT id::text AS id FROM payment_transactions
+    const stuck = yield* sql`SELECT id::text AS id FROM payment_transactions
       WHERE status IN ('pending', 'seen') AND tx_hash IS NOT NULL
-        AND updated_at < now() - make_interval(secs => ${staleSeconds}) ORDER BY updated_at LIMIT 100`.pipe(Effect.orDie)
+        AND updated_at < now() - make_interval(secs => ${staleSeconds}) ORDER BY updated_at LIMIT 100`.pipe(Effect.orDie, Effect.flatMap(decodeIds))
     for (const { id } of stuck) {
       const payment = yield* payments.byId(id)
       if (payment._tag === "None") continue
@@ -34,8 +35,8 @@ export const JanitorLive = Layer.scopedDiscard(Effect.gen(function*() {
         Effect.catchAllCause((cause) => Effect.logWarning("janitor re-check failed", cause).pipe(Effect.annotateLogs("transaction_id", id)))
       )
     }
-    const [active] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM subscriptions WHERE status = 'active'`.pipe(Effect.orDie)
-    yield* Metric.set(subscriptionsActive, active?.n ?? 0)
+    const active = yield* sql`SELECT count(*)::int AS n FROM subscriptions WHERE status = 'active'`.pipe(Effect.orDie, Effect.flatMap(countOf))
+    yield* Metric.set(subscriptionsActive, active)
   }).pipe(Effect.withSpan("Janitor.sweep"))
 
   const forever = sweep.pipe(

@@ -6,7 +6,7 @@ import { Leases } from "../services/Leases.ts"
 import { Notifications } from "../services/Notifications.ts"
 import { Payments } from "../services/Payments.ts"
 import { PlanEvents } from "../services/PlanEvents.ts"
-import { decodeRows } from "../services/Rows.ts"
+import { decodeIds, decodeRows } from "../services/Rows.ts"
 import { Subscriptions } from "../services/Subscriptions.ts"
 
 export const SchedulerConfig = Config.all({
@@ -44,7 +44,7 @@ const Locked = Schema.Struct({
 })
 type Locked = typeof Locked.Type
 const decodeLocked = decodeRows(Locked)
-const decodeIds = decodeRows(Schema.Struct({ id: Schema.String }))
+const decodeSlugs = decodeRows(Schema.Struct({ slug: Schema.String }))
 const decodeNotice = decodeRows(Schema.Struct({ user_id: Schema.String, plan_slug: Schema.String, current_period_end: Schema.DateFromSelf }))
 
 /**
@@ -79,7 +79,7 @@ export class Scheduler extends Effect.Service<Scheduler>()("billing/Scheduler", 
         FROM subscriptions WHERE id = ${id} AND ${condition} FOR UPDATE`.pipe(Effect.flatMap(decodeLocked), Effect.map((rows) => rows[0]))
 
     const slugOf = (planId: number) =>
-      Effect.flatMap(sql<{ slug: string }>`SELECT slug FROM plans WHERE id = ${planId}`, (rows) =>
+      Effect.flatMap(sql`SELECT slug FROM plans WHERE id = ${planId}`.pipe(Effect.flatMap(decodeSlugs)), (rows) =>
         rows[0] === undefined ? Effect.dieMessage(`plan ${planId} missing`) : Effect.succeed(rows[0].slug))
 
     /**

@@ -1,6 +1,7 @@
 /**
  * The folders read as layers: `src/domain` and `src/contracts` at the bottom, `services/` on them, `streams/`
- * above, `src/http`, `src/cli` and the entry points on top. An import that points up a layer fails here.
+ * above, `src/http`, `src/cli` and the entry points on top. An import that points up a layer fails here, and so
+ * does a SQL result typed with a cast (`sql<{ ... }>`) instead of decoded with a Schema.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { readdirSync, readFileSync, statSync } from "node:fs"
@@ -33,6 +34,13 @@ describe("layering", () => {
       importsOf(file).filter((target) => layerOf(target) > layerOf(file)).map((target) => `${file} -> ${target}`)
     )
     expect(upward).toEqual([])
+  })
+
+  it("no SQL result is typed with a cast", () => {
+    const casts = ["src", "services", "streams"].flatMap(filesUnder).flatMap((file) =>
+      readFileSync(join(root, file), "utf8").split("\n").flatMap((line, i) => (/\bsql<\{/.test(line) ? [`${file}:${i + 1}`] : []))
+    )
+    expect(casts).toEqual([])
   })
 
   it("services/ never reaches into the devnet", () => {

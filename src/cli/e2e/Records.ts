@@ -81,7 +81,7 @@ export const Records = Effect.gen(function*() {
         OR ${mentions("(resource || ' ' || coalesce(before::text, '') || ' ' || coalesce(after::text, ''))", refs)}
       ORDER BY id`.pipe(Effect.flatMap(rows(AuditRow)))
 
-  const now = sql<{ now: string }>`SELECT now()::text AS now`.pipe(Effect.map((r) => r[0]!.now))
+  const now = sql`SELECT now()::text AS now`.pipe(Effect.flatMap(rows(Schema.Struct({ now: Schema.String }))), Effect.map((r) => r[0]!.now))
 
   return { network, ledger, outbox, notifications, audit, now } as const
 })
