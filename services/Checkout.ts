@@ -2,28 +2,18 @@ import { SqlClient } from "@effect/sql"
 import { Clock, Config, Data, Effect, Metric, Option } from "effect"
 import { randomBytes, randomUUID } from "node:crypto"
 import { type Abi, encodeFunctionData, erc20Abi } from "viem"
-import type { CheckoutPayload, CheckoutRequest, CheckoutView, WalletTransaction } from "../src/domain/Checkout.ts"
+import { type CheckoutPayload, CheckoutRejected, type CheckoutRequest, type CheckoutView, type WalletTransaction } from "../src/domain/Checkout.ts"
 import { NATIVE, tokenAddress } from "../src/domain/Ids.ts"
-import type { Price } from "../src/domain/Plan.ts"
+import { PlanNotFound, type Price } from "../src/domain/Plan.ts"
 import { Audit } from "./Audit.ts"
 import { Contracts } from "./Contracts.ts"
 import { Gateways } from "./Gateways.ts"
 import { labelled, transactionsTotal } from "./Metrics.ts"
 import { type PaymentRow, Payments, toCheckoutView } from "./Payments.ts"
-import { PlanNotFound, Plans } from "./Plans.ts"
+import { Plans } from "./Plans.ts"
 import { QuoteSigner } from "./QuoteSigner.ts"
 import { decodeIds, uniqueAs } from "./Rows.ts"
 import { Rpc } from "./Rpc.ts"
-
-export class CheckoutRejected extends Data.TaggedError("CheckoutRejected")<{
-  readonly reason:
-    | "network_not_offered"
-    | "gateway_disabled"
-    | "contract_disabled"
-    | "network_unavailable"
-    | "idempotency_key_reused"
-  readonly message: string
-}> {}
 
 export const CheckoutTtl = Config.integer("BILLING_CHECKOUT_TTL_SECONDS").pipe(
   Config.validate({ message: "BILLING_CHECKOUT_TTL_SECONDS must be between 60 and 86400", validation: (n) => n >= 60 && n <= 86_400 }),

@@ -1,14 +1,10 @@
 import { SqlClient, type Statement } from "@effect/sql"
-import { Data, Effect, Option, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 import { SubscriptionPassAbi } from "../src/contracts/abi.ts"
-import type { ContractCreate, ContractUpdate, ContractView } from "../src/domain/Contract.ts"
+import { type ContractCreate, ContractExists, ContractInUse, ContractNotFound, type ContractUpdate, type ContractView } from "../src/domain/Contract.ts"
 import { Audit } from "./Audit.ts"
 import { countOf, decodeRows, IsoDate, transactional, uniqueAs } from "./Rows.ts"
 import { insertSealed, retireOthers, type SealedSecret } from "./WebhookSecrets.ts"
-
-export class ContractNotFound extends Data.TaggedError("ContractNotFound")<{ readonly slug: string }> {}
-export class ContractInUse extends Data.TaggedError("ContractInUse")<{ readonly message: string }> {}
-export class ContractExists extends Data.TaggedError("ContractExists")<{ readonly message: string }> {}
 
 export interface Actor {
   readonly id: string

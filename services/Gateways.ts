@@ -1,15 +1,12 @@
 import { SqlClient } from "@effect/sql"
-import { Data, Effect, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import type { GatewayConfig } from "../src/domain/Network.ts"
-import type { GatewayCreate, GatewayUpdate, GatewayView } from "../src/domain/Gateway.ts"
+import { type GatewayCreate, GatewayExists, GatewayNotFound, type GatewayUpdate, type GatewayView } from "../src/domain/Gateway.ts"
 import { Audit } from "./Audit.ts"
 import type { Actor } from "./Contracts.ts"
 import { decodeRows, transactional, uniqueAs } from "./Rows.ts"
 
 const decodeEnabled = decodeRows(Schema.Struct({ enabled: Schema.NullOr(Schema.Boolean) }))
-
-export class GatewayNotFound extends Data.TaggedError("GatewayNotFound")<{ readonly slug: string }> {}
-export class GatewayExists extends Data.TaggedError("GatewayExists")<{ readonly slug: string }> {}
 
 const Row = Schema.Struct({
   slug: Schema.String,

@@ -1,18 +1,10 @@
 import { SqlClient, type Statement } from "@effect/sql"
-import { Data, Effect, Option, Schema } from "effect"
-import type { CheckoutView, HistoryItem } from "../src/domain/Checkout.ts"
-import { CheckoutPayload } from "../src/domain/Checkout.ts"
-import { canTransition, FailureReason, PaymentStatus } from "../src/domain/Payment.ts"
+import { Effect, Option, Schema } from "effect"
+import { CheckoutPayload, type CheckoutView, type HistoryItem } from "../src/domain/Checkout.ts"
+import { canTransition, FailureReason, IllegalPaymentTransition, PaymentStatus } from "../src/domain/Payment.ts"
 import { Interval } from "../src/domain/Plan.ts"
 import { Audit } from "./Audit.ts"
 import { decodeRow, decodeRows } from "./Rows.ts"
-
-/** A move the transition table forbids, or from a status the row no longer has (a concurrent writer won). */
-export class IllegalPaymentTransition extends Data.TaggedError("IllegalPaymentTransition")<{
-  readonly paymentId: string
-  readonly from: PaymentStatus
-  readonly to: PaymentStatus
-}> {}
 
 /** A payment_transactions row as the services read it (money as bigint). */
 export const PaymentRow = Schema.Struct({

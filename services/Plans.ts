@@ -1,13 +1,9 @@
 import { SqlClient } from "@effect/sql"
-import { Data, Effect, Option, Schema } from "effect"
-import { Interval, Price, type PlanCreate, type PlanUpdate, type PlanView } from "../src/domain/Plan.ts"
+import { Effect, Option, Schema } from "effect"
+import { Interval, type PlanCreate, PlanExists, PlanInvalid, PlanNotFound, type PlanUpdate, type PlanView, Price } from "../src/domain/Plan.ts"
 import { Audit } from "./Audit.ts"
 import type { Actor } from "./Contracts.ts"
 import { countOf, decodeIds, decodeRows, transactional, uniqueAs } from "./Rows.ts"
-
-export class PlanNotFound extends Data.TaggedError("PlanNotFound")<{ readonly slug: string }> {}
-export class PlanExists extends Data.TaggedError("PlanExists")<{ readonly slug: string }> {}
-export class PlanInvalid extends Data.TaggedError("PlanInvalid")<{ readonly message: string }> {}
 
 const Row = Schema.Struct({
   id: Schema.NumberFromString,

@@ -1,8 +1,8 @@
 import { SqlClient } from "@effect/sql"
-import { Data, Effect, Option, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 import { type Abi, decodeEventLog, erc20Abi } from "viem"
 import { Address, NATIVE } from "../src/domain/Ids.ts"
-import type { RefundRequest, RefundView } from "../src/domain/Refund.ts"
+import { RefundRejected, type RefundRequest, type RefundView } from "../src/domain/Refund.ts"
 import { type Contract, Contracts } from "./Contracts.ts"
 import { Ledger, reversalOf } from "./Ledger.ts"
 import { Notifications } from "./Notifications.ts"
@@ -10,12 +10,6 @@ import { type PaymentRow, Payments } from "./Payments.ts"
 import { Rpc } from "./Rpc.ts"
 import { decodeRow, transactional } from "./Rows.ts"
 import { Subscriptions } from "./Subscriptions.ts"
-
-/** Why a refund was not recorded; nothing was written. */
-export class RefundRejected extends Data.TaggedError("RefundRejected")<{
-  readonly reason: "payment_not_found" | "payment_not_refundable" | "refund_tx_used" | "refund_unverified"
-  readonly message: string
-}> {}
 
 const reject = (reason: RefundRejected["reason"], message: string) => Effect.fail(new RefundRejected({ reason, message }))
 

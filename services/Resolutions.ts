@@ -1,11 +1,10 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Option } from "effect"
-import type { ResolveView } from "../src/domain/Refund.ts"
+import { RefundRejected, type ResolveView } from "../src/domain/Refund.ts"
 import { Audit } from "./Audit.ts"
 import { Notifications } from "./Notifications.ts"
 import { PaymentConfirmation } from "./PaymentConfirmation.ts"
 import { Payments } from "./Payments.ts"
-import { RefundRejected } from "./Refunds.ts"
 import { transactional } from "./Rows.ts"
 
 /**

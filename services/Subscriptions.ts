@@ -10,20 +10,12 @@ import {
   type PaymentApplied,
   type ProrationCredit
 } from "../src/domain/PlanChange.ts"
-import { canTransitionSubscription, SubscriptionStatus, type SubscriptionView } from "../src/domain/Subscription.ts"
+import { canTransitionSubscription, IllegalSubscriptionTransition, NoCurrentSubscription, PlanUnavailable, SubscriptionStatus, type SubscriptionView } from "../src/domain/Subscription.ts"
 import { Grants } from "./Grants.ts"
 import { decodeIds, decodeRow, decodeRows, transactional } from "./Rows.ts"
 
-export class NoCurrentSubscription extends Data.TaggedError("NoCurrentSubscription")<{ readonly userId: string }> {}
-export class PlanUnavailable extends Data.TaggedError("PlanUnavailable")<{ readonly slug: string }> {}
 /** The next period is already paid for (a downgrade paid in advance): it is not changed by a scheduled change. */
 export class NextPeriodPaid extends Data.TaggedError("NextPeriodPaid")<{ readonly userId: string }> {}
-/** A move the transition table forbids, or from a status the row no longer has. */
-export class IllegalSubscriptionTransition extends Data.TaggedError("IllegalSubscriptionTransition")<{
-  readonly subscriptionId: string
-  readonly from: SubscriptionStatus
-  readonly to: SubscriptionStatus
-}> {}
 
 /** A move of one subscription, made by `Subscriptions.transition` only. */
 export interface SubscriptionTransition {

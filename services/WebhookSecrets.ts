@@ -8,9 +8,10 @@ import {
   type WebhookSecretView
 } from "../src/domain/WebhookSecret.ts"
 import { Audit } from "./Audit.ts"
-import { type Actor, ContractNotFound } from "./Contracts.ts"
+import { type Actor } from "./Contracts.ts"
 import { countOf, decodeRows, IsoDate, transactional } from "./Rows.ts"
 import { SecretsKeyring } from "./SecretsKeyring.ts"
+import { ContractNotFound } from "../src/domain/Contract.ts"
 
 export class WebhookSecretNotFound extends Data.TaggedError("WebhookSecretNotFound")<{ readonly slug: string; readonly id: string }> {}
 export class WebhookSecretRejected extends Data.TaggedError("WebhookSecretRejected")<{

@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import { Data, Schema } from "effect"
 import { NetworkName } from "./Network.ts"
 import { Address, Slug, Token } from "./Ids.ts"
 import { FailureReason, PaymentStatus } from "./Payment.ts"
@@ -57,3 +57,13 @@ export const HistoryItem = Schema.Struct({
   confirmed_at: Schema.NullOr(Schema.String)
 })
 export type HistoryItem = typeof HistoryItem.Type
+
+export class CheckoutRejected extends Data.TaggedError("CheckoutRejected")<{
+  readonly reason:
+    | "network_not_offered"
+    | "gateway_disabled"
+    | "contract_disabled"
+    | "network_unavailable"
+    | "idempotency_key_reused"
+  readonly message: string
+}> {}

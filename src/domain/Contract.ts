@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import { Data, Schema } from "effect"
 import { NetworkName } from "./Network.ts"
 import { Address, Slug } from "./Ids.ts"
 import { WebhookSecretValue } from "./WebhookSecret.ts"
@@ -57,3 +57,9 @@ export const ContractView = Schema.Struct({
   updated_at: Schema.String
 })
 export type ContractView = typeof ContractView.Type
+
+export class ContractNotFound extends Data.TaggedError("ContractNotFound")<{ readonly slug: string }> {}
+
+export class ContractInUse extends Data.TaggedError("ContractInUse")<{ readonly message: string }> {}
+
+export class ContractExists extends Data.TaggedError("ContractExists")<{ readonly message: string }> {}

@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import { Data, Schema } from "effect"
 import { NetworkName } from "./Network.ts"
 import { Slug } from "./Ids.ts"
 
@@ -24,3 +24,7 @@ export const GatewayView = Schema.Struct({
   enabled: Schema.Boolean
 })
 export type GatewayView = typeof GatewayView.Type
+
+export class GatewayNotFound extends Data.TaggedError("GatewayNotFound")<{ readonly slug: string }> {}
+
+export class GatewayExists extends Data.TaggedError("GatewayExists")<{ readonly slug: string }> {}

@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import { Data, Schema } from "effect"
 
 export const PaymentStatus = Schema.Literal("pending", "seen", "confirmed", "failed", "expired", "reversed", "refunded")
 export type PaymentStatus = typeof PaymentStatus.Type
@@ -27,3 +27,10 @@ export const canTransition = (from: PaymentStatus, to: PaymentStatus): boolean =
 export const paymentTransitions: ReadonlyArray<readonly [PaymentStatus, PaymentStatus]> = Object.entries(allowed).flatMap(
   ([from, tos]) => tos.map((to) => [from as PaymentStatus, to] as const)
 )
+
+/** A move the transition table forbids, or from a status the row no longer has (a concurrent writer won). */
+export class IllegalPaymentTransition extends Data.TaggedError("IllegalPaymentTransition")<{
+  readonly paymentId: string
+  readonly from: PaymentStatus
+  readonly to: PaymentStatus
+}> {}

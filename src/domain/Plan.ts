@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import { Data, Schema } from "effect"
 import { NetworkName } from "./Network.ts"
 import { Slug, Token } from "./Ids.ts"
 import { PositiveAmount } from "./Money.ts"
@@ -62,3 +62,9 @@ export const PlanView = Schema.Struct({
   is_active: Schema.Boolean
 })
 export type PlanView = typeof PlanView.Type
+
+export class PlanNotFound extends Data.TaggedError("PlanNotFound")<{ readonly slug: string }> {}
+
+export class PlanExists extends Data.TaggedError("PlanExists")<{ readonly slug: string }> {}
+
+export class PlanInvalid extends Data.TaggedError("PlanInvalid")<{ readonly message: string }> {}

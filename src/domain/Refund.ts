@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import { Data, Schema } from "effect"
 import { TxHash } from "./Ids.ts"
 import { PaymentStatus } from "./Payment.ts"
 
@@ -50,3 +50,9 @@ export const CreditsParams = Schema.Struct({
   after: Schema.optional(Schema.String.pipe(Schema.maxLength(256))),
   limit: Schema.optionalWith(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 500)), { default: () => 100 })
 })
+
+/** Why a refund was not recorded; nothing was written. */
+export class RefundRejected extends Data.TaggedError("RefundRejected")<{
+  readonly reason: "payment_not_found" | "payment_not_refundable" | "refund_tx_used" | "refund_unverified"
+  readonly message: string
+}> {}

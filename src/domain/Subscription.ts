@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import { Data, Schema } from "effect"
 import { Slug } from "./Ids.ts"
 
 /** `active` and `past_due` are current (at most one per user); `canceled` and `expired` are final. */
@@ -32,3 +32,14 @@ export type SubscriptionView = typeof SubscriptionView.Type
 
 export const PlanChangeRequest = Schema.Struct({ plan_slug: Slug })
 export type PlanChangeRequest = typeof PlanChangeRequest.Type
+
+export class NoCurrentSubscription extends Data.TaggedError("NoCurrentSubscription")<{ readonly userId: string }> {}
+
+export class PlanUnavailable extends Data.TaggedError("PlanUnavailable")<{ readonly slug: string }> {}
+
+/** A move the transition table forbids, or from a status the row no longer has. */
+export class IllegalSubscriptionTransition extends Data.TaggedError("IllegalSubscriptionTransition")<{
+  readonly subscriptionId: string
+  readonly from: SubscriptionStatus
+  readonly to: SubscriptionStatus
+}> {}

@@ -5,13 +5,14 @@ import { Nats } from "../../../services/Nats.ts"
 import { Overview } from "../../../services/Overview.ts"
 import { Rpc } from "../../../services/Rpc.ts"
 import { Ledger } from "../../../services/Ledger.ts"
-import { RefundRejected, Refunds } from "../../../services/Refunds.ts"
+import { Refunds } from "../../../services/Refunds.ts"
 import { Resolutions } from "../../../services/Resolutions.ts"
 import { UserBundle } from "../../../services/UserBundle.ts"
 import { BadRequest, Conflict, NotFound } from "../../domain/Errors.ts"
 import { currentActor } from "../Admin/Http.ts"
 import { Api } from "../Api.ts"
 import * as E from "../Errors.ts"
+import type { RefundRejected } from "../../domain/Refund.ts"
 
 const badCursor = { BadCursor: E.BadCursor }
 
