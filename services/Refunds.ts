@@ -2,6 +2,7 @@ import { SqlClient } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
 import { type Abi, decodeEventLog, erc20Abi } from "viem"
 import { Address, NATIVE } from "../src/domain/Ids.ts"
+import { PaymentNotFound } from "../src/domain/Payment.ts"
 import { RefundRejected, type RefundRequest, type RefundView } from "../src/domain/Refund.ts"
 import { type Contract, Contracts } from "./Contracts.ts"
 import { Ledger, reversalOf } from "./Ledger.ts"
@@ -136,7 +137,7 @@ export class Refunds extends Effect.Service<Refunds>()("billing/Refunds", {
 
     const record = Effect.fn("Refunds.record")(function*(paymentId: string, req: RefundRequest, actor: string) {
       const before = yield* Effect.flatMap(payments.byId(paymentId), Option.match({
-        onNone: () => reject("payment_not_found", `no payment ${paymentId}`),
+        onNone: () => Effect.fail(new PaymentNotFound({ paymentId })),
         onSome: Effect.succeed
       }))
       const earlier = yield* claimedBy(keyOf(before, req.tx_hash)).pipe(Effect.orDie)

@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Option } from "effect"
-import { RefundRejected, type ResolveView } from "../src/domain/Refund.ts"
+import { PaymentNotFound } from "../src/domain/Payment.ts"
+import type { ResolveView } from "../src/domain/Refund.ts"
 import { Audit } from "./Audit.ts"
 import { Notifications } from "./Notifications.ts"
 import { PaymentConfirmation } from "./PaymentConfirmation.ts"
@@ -23,7 +24,7 @@ export class Resolutions extends Effect.Service<Resolutions>()("billing/Resoluti
 
     const resolve = Effect.fn("Resolutions.resolve")(function*(paymentId: string, reason: string, actor: string, requestId?: string) {
       const find = Effect.flatMap(payments.byId(paymentId), Option.match({
-        onNone: () => Effect.fail(new RefundRejected({ reason: "payment_not_found", message: `no payment ${paymentId}` })),
+        onNone: () => Effect.fail(new PaymentNotFound({ paymentId })),
         onSome: Effect.succeed
       }))
       const before = yield* find

@@ -34,3 +34,5 @@ export class IllegalPaymentTransition extends Data.TaggedError("IllegalPaymentTr
   readonly from: PaymentStatus
   readonly to: PaymentStatus
 }> {}
+
+export class PaymentNotFound extends Data.TaggedError("PaymentNotFound")<{ readonly paymentId: string }> {}

@@ -53,6 +53,6 @@ export const CreditsParams = Schema.Struct({
 
 /** Why a refund was not recorded; nothing was written. */
 export class RefundRejected extends Data.TaggedError("RefundRejected")<{
-  readonly reason: "payment_not_found" | "payment_not_refundable" | "refund_tx_used" | "refund_unverified"
+  readonly reason: "payment_not_refundable" | "refund_tx_used" | "refund_unverified"
   readonly message: string
 }> {}

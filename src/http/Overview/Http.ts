@@ -12,16 +12,19 @@ import { BadRequest, Conflict, NotFound } from "../../domain/Errors.ts"
 import { currentActor } from "../Admin/Http.ts"
 import { Api } from "../Api.ts"
 import * as E from "../Errors.ts"
+import type { PaymentNotFound } from "../../domain/Payment.ts"
 import type { RefundRejected } from "../../domain/Refund.ts"
 
 const badCursor = { BadCursor: E.BadCursor }
 
+const paymentNotFound = {
+  PaymentNotFound: (e: PaymentNotFound) => Effect.fail(new NotFound({ error: "payment_not_found", message: `no payment ${e.paymentId}` }))
+}
 const refundRejected = {
+  ...paymentNotFound,
   RefundRejected: (e: RefundRejected) =>
     Effect.fail(
-      e.reason === "payment_not_found"
-        ? new NotFound({ error: "payment_not_found", message: e.message })
-        : e.reason === "refund_unverified"
+      e.reason === "refund_unverified"
         ? new BadRequest({ error: "refund_unverified", message: e.message })
         : new Conflict({ error: e.reason, message: e.message })
     )
@@ -73,7 +76,7 @@ export const OverviewLive = HttpApiBuilder.group(Api, "overview", (handlers) =>
         Effect.flatMap(currentActor, (actor) => refunds.record(path.id, payload, actor.id)).pipe(Effect.catchTags(refundRejected)))
       .handle("resolve", ({ path, payload }) =>
         Effect.flatMap(currentActor, (actor) => resolutions.resolve(path.id, payload.reason, actor.id, actor.requestId)).pipe(
-          Effect.catchTag("RefundRejected", (e) => Effect.fail(new NotFound({ error: "payment_not_found", message: e.message })))
+          Effect.catchTags(paymentNotFound)
         ))
       .handle("credits", ({ urlParams }) => ledger.creditBalances(urlParams.after, urlParams.limit))
   })).pipe(Layer.provide([CryptoConfig.Default, Overview.Default, UserBundle.Default, Refunds.Default, Resolutions.Default, Ledger.Default]))
