@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Clock, Config, Data, Effect, Metric, Option } from "effect"
+import { Clock, Config, Data, Effect, Metric, Option, Schema } from "effect"
 import { randomBytes, randomUUID } from "node:crypto"
 import { type Abi, encodeFunctionData, erc20Abi } from "viem"
 import { type CheckoutPayload, CheckoutRejected, type CheckoutRequest, type CheckoutView, type WalletTransaction } from "../src/domain/Checkout.ts"
@@ -12,7 +12,8 @@ import { labelled, transactionsTotal } from "./Metrics.ts"
 import { type PaymentRow, Payments, toCheckoutView } from "./Payments.ts"
 import { Plans } from "./Plans.ts"
 import { QuoteSigner } from "./QuoteSigner.ts"
-import { decodeIds, uniqueAs } from "./Rows.ts"
+import { assetOf } from "./Ledger.ts"
+import { decodeIds, decodeRows, uniqueAs } from "./Rows.ts"
 import { Rpc } from "./Rpc.ts"
 
 export const CheckoutTtl = Config.integer("BILLING_CHECKOUT_TTL_SECONDS").pipe(
@@ -24,6 +25,7 @@ export const CheckoutTtl = Config.integer("BILLING_CHECKOUT_TTL_SECONDS").pipe(
 class Raced extends Data.TaggedError("Raced") {}
 
 const GAS_HEADROOM_PERCENT = 120n
+const decodeTotal = decodeRows(Schema.Struct({ total: Schema.BigInt }))
 
 export class Checkout extends Effect.Service<Checkout>()("billing/Checkout", {
   effect: Effect.gen(function*() {
@@ -45,6 +47,16 @@ export class Checkout extends Effect.Service<Checkout>()("billing/Checkout", {
       select(sql.and([sql`t.user_id = ${userId}`, sql`t.plan_id = ${planId}`, sql`t.status = 'pending'`, sql`t.expires_at > now()`]))
 
     const reject = (reason: CheckoutRejected["reason"], message: string) => Effect.fail(new CheckoutRejected({ reason, message }))
+
+    /** The user's credit in one asset less what their open checkouts have reserved. */
+    const creditAvailable = (userId: string, network: string, token: string) =>
+      sql`SELECT (coalesce((SELECT -sum(amount) FROM ledger_postings
+            WHERE account = ${`customer_credit:${userId}`} AND asset = ${assetOf(network, token)}), 0)
+          - coalesce((SELECT sum(credit_applied) FROM payment_transactions
+            WHERE user_id = ${userId} AND network = ${network} AND token = ${token} AND status IN ('pending', 'seen')), 0))::text AS total`.pipe(
+        Effect.flatMap(decodeTotal),
+        Effect.map((rows) => rows[0]?.total ?? 0n)
+      )
 
     /** Gas from the node with headroom, never above the network's cap; the cap when it cannot be estimated. */
     const gasFor = (network: string, cap: bigint, tx: { account: `0x${string}`; to: `0x${string}`; data: `0x${string}`; value: bigint }) =>
@@ -84,6 +96,11 @@ export class Checkout extends Effect.Service<Checkout>()("billing/Checkout", {
         Effect.catchTag("UnknownNetwork", () => reject("network_unavailable", `network ${price.network} has no RPC configuration`))
       )
 
+      // Credit lowers what the chain is asked for, never to nothing: a checkout is always a payment on chain.
+      const available = req.apply_credit === true ? yield* creditAvailable(userId, price.network, price.token).pipe(Effect.orDie) : 0n
+      const applied = available <= 0n ? 0n : available < price.amount ? available : price.amount - 1n
+      const quoted = price.amount - applied
+
       const now = yield* Clock.currentTimeMillis
       const deadline = BigInt(Math.floor(now / 1000) + ttlSeconds)
       const orderId = `0x${randomBytes(32).toString("hex")}` as const
@@ -95,19 +112,19 @@ export class Checkout extends Effect.Service<Checkout>()("billing/Checkout", {
         orderId,
         payer: wallet,
         token,
-        amount: price.amount,
+        amount: quoted,
         deadline
       })
       const native = price.token === NATIVE
       const mintData = encodeFunctionData({
         abi: contract.abi as Abi,
         functionName: contract.mintMethod,
-        args: [orderId, token, price.amount, deadline, signature]
+        args: [orderId, token, quoted, deadline, signature]
       })
       const steps: Array<{ to: `0x${string}`; data: `0x${string}`; value: bigint; estimate: boolean }> = native
-        ? [{ to: contract.address, data: mintData, value: price.amount, estimate: true }]
+        ? [{ to: contract.address, data: mintData, value: quoted, estimate: true }]
         : [
-          { to: token, data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [contract.address, price.amount] }), value: 0n, estimate: true },
+          { to: token, data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [contract.address, quoted] }), value: 0n, estimate: true },
           // mint cannot be estimated before the approval exists on chain.
           { to: contract.address, data: mintData, value: 0n, estimate: false }
         ]
@@ -123,6 +140,12 @@ export class Checkout extends Effect.Service<Checkout>()("billing/Checkout", {
       // Both moves are audited with the user as actor, in the same transaction.
       const id = randomUUID()
       const write = Effect.gen(function*() {
+        if (applied > 0n) {
+          // One reservation of a user's credit at a time: a concurrent checkout cannot spend the same credit.
+          yield* sql`SELECT pg_advisory_xact_lock(hashtext(${`credit:${userId}`}))`
+          const still = yield* creditAvailable(userId, price.network, price.token)
+          if (still < applied) return yield* reject("credit_changed", "the credit changed while the checkout was issued; try again")
+        }
         const superseded = yield* sql`SELECT id::text AS id FROM payment_transactions
           WHERE user_id = ${userId} AND plan_id = ${plan.id} AND status = 'pending'
             AND (wallet_address <> ${req.wallet_address} OR network <> ${price.network} OR token <> ${price.token}
@@ -134,16 +157,16 @@ export class Checkout extends Effect.Service<Checkout>()("billing/Checkout", {
           )
         }
         yield* sql`INSERT INTO payment_transactions (id, order_id, user_id, plan_id, interval, contract_slug, network, chain_id,
-            contract_address, token, amount, wallet_address, idempotency_key, quote_signature, payload, expires_at)
+            contract_address, token, amount, credit_applied, wallet_address, idempotency_key, quote_signature, payload, expires_at)
           VALUES (${id}, ${orderId}, ${userId}, ${plan.id}, ${plan.interval}, ${contract.slug}, ${price.network}, ${net.chain_id},
-            ${contract.address}, ${price.token}, ${price.amount.toString()}, ${req.wallet_address}, ${idempotencyKey ?? null},
+            ${contract.address}, ${price.token}, ${quoted.toString()}, ${applied.toString()}, ${req.wallet_address}, ${idempotencyKey ?? null},
             ${signature}, ${JSON.stringify(payload)}::jsonb, to_timestamp(${Number(deadline)}))`
         yield* audit.paymentTransition({
           paymentId: id,
           from: null,
           to: "pending",
           actor: userId,
-          details: { order_id: orderId, plan_slug: plan.slug, network: price.network, token: price.token, amount: price.amount }
+          details: { order_id: orderId, plan_slug: plan.slug, network: price.network, token: price.token, amount: quoted, credit_applied: applied }
         })
       })
       return yield* sql.withTransaction(write).pipe(

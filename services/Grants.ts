@@ -53,10 +53,10 @@ export class Grants extends Effect.Service<Grants>()("billing/Grants", {
         ON CONFLICT (payment_id) DO UPDATE SET subscription_id = excluded.subscription_id, interval = excluded.interval,
           deferred = excluded.deferred, granted_at = now(), revoked_at = NULL, prorated_by = NULL`
 
-    /** The grants that still hold time of the subscription, newest first, with the price each payment paid. */
+    /** The grants that still hold time of the subscription, newest first, with the price each payment paid (credit included). */
     const held = (subscriptionId: string) =>
       sql`SELECT g.payment_id::text AS payment_id, t.plan_id::text AS plan_id, g.interval, g.deferred,
-          t.amount::text AS amount, t.network, t.token
+          (t.amount + t.credit_applied)::text AS amount, t.network, t.token
         FROM subscription_grants g JOIN payment_transactions t ON t.id = g.payment_id
         WHERE g.subscription_id = ${subscriptionId} AND g.revoked_at IS NULL AND g.prorated_by IS NULL
         ORDER BY g.granted_at DESC, g.payment_id DESC`.pipe(Effect.flatMap(decodeHeld), Effect.map((rows) => rows.map(toHeld)))

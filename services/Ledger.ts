@@ -51,6 +51,8 @@ export class Ledger extends Effect.Service<Ledger>()("billing/Ledger", {
       const inserted = yield* sql`INSERT INTO ledger_transactions (id, payment_id, kind)
         VALUES (${tx.id}, ${tx.paymentId}, ${tx.kind}) ON CONFLICT (id) DO NOTHING RETURNING id`
       if (inserted.length === 0) return false
+      // Nothing moved (a zero-amount transfer): the transaction is kept, with no postings.
+      if (postings.length === 0) return true
       yield* sql`INSERT INTO ledger_postings ${sql.insert(postings.map((p) => ({
         ledger_transaction_id: tx.id,
         account: p.account,

@@ -20,7 +20,10 @@ export const PaymentRow = Schema.Struct({
   chain_id: Schema.NumberFromString,
   contract_address: Schema.String,
   token: Schema.String,
+  /** What the quote asks the chain for: the price minus `credit_applied`. */
   amount: Schema.BigInt,
+  /** Customer credit this checkout uses (reserved while pending or seen, consumed at confirmation). */
+  credit_applied: Schema.BigInt,
   paid_amount: Schema.NullOr(Schema.BigInt),
   wallet_address: Schema.String,
   status: PaymentStatus,
@@ -42,7 +45,7 @@ export type PaymentRow = typeof PaymentRow.Type
 
 /** Columns for PaymentRow; numeric and bigint columns cast to text so no JS number holds them. */
 export const PAYMENT_COLUMNS = `t.id::text AS id, t.order_id, t.user_id, t.plan_id::text AS plan_id, p.slug AS plan_slug,
-  t.interval, t.contract_slug, t.network, t.chain_id::text AS chain_id, t.contract_address, t.token, t.amount::text AS amount,
+  t.interval, t.contract_slug, t.network, t.chain_id::text AS chain_id, t.contract_address, t.token, t.amount::text AS amount, t.credit_applied::text AS credit_applied,
   t.paid_amount::text AS paid_amount, t.wallet_address, t.status, t.failure_reason, t.idempotency_key, t.tx_hash,
   t.log_index, t.block_number::text AS block_number, t.block_hash, t.quote_signature, t.payload, t.expires_at, t.created_at,
   t.confirmed_at, to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at`
@@ -55,6 +58,7 @@ export const toCheckoutView = (p: PaymentRow): CheckoutView => ({
   chain_id: p.chain_id,
   token: p.token,
   amount: p.amount.toString(),
+  credit_applied: p.credit_applied.toString(),
   expires_at: p.expires_at.toISOString(),
   quote_signature: p.quote_signature,
   payload: p.payload

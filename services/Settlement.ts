@@ -192,9 +192,13 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
           ...(credited ? { credited: applied.creditedBecause } : {})
         })
         const revenue = credited ? 0n : log.amount - verdict.excess
+        // Credit the checkout reserved is spent now, in this same ledger transaction (so a reversal or refund of the
+        // payment gives it back); a payment held as credit spends none.
+        const spent = credited ? 0n : payment.credit_applied
         postings = [
           received,
-          { account: `revenue:${log.network}`, asset, amount: -revenue },
+          { account: `customer_credit:${payment.user_id}`, asset, amount: spent },
+          { account: `revenue:${log.network}`, asset, amount: -(revenue + spent) },
           { account: `customer_credit:${payment.user_id}`, asset, amount: -(log.amount - revenue) }
         ]
         yield* confirmed(payment, applied, log.txHash, log.amount)

@@ -100,7 +100,7 @@ export class Subscriptions extends Effect.Service<Subscriptions>()("billing/Subs
     const lockById = (id: string) =>
       sql`SELECT ${sql.literal(CURRENT_COLUMNS)} FROM subscriptions WHERE id = ${id} FOR UPDATE`.pipe(Effect.flatMap(decodeCurrent))
     const boughtBy = (paymentId: string) =>
-      sql`SELECT amount::text AS amount, network, token, created_at FROM payment_transactions WHERE id = ${paymentId}`.pipe(
+      sql`SELECT (amount + credit_applied)::text AS amount, network, token, created_at FROM payment_transactions WHERE id = ${paymentId}`.pipe(
         Effect.flatMap((rows) => decodeBought(rows[0]))
       )
 

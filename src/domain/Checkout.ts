@@ -8,7 +8,9 @@ export const CheckoutRequest = Schema.Struct({
   wallet_address: Address,
   network: Schema.optional(NetworkName),
   /** Which of the plan's prices on that network: "native" or a token address (default: the first price). */
-  token: Schema.optional(Token)
+  token: Schema.optional(Token),
+  /** Use the customer's credit in that network and token: the quote asks for the price minus it (at least 1 base unit). */
+  apply_credit: Schema.optional(Schema.Boolean)
 })
 export type CheckoutRequest = typeof CheckoutRequest.Type
 
@@ -35,7 +37,9 @@ export const CheckoutView = Schema.Struct({
   network: Schema.String,
   chain_id: Schema.Number,
   token: Schema.String,
+  /** What to pay on chain: the price minus `credit_applied`. */
   amount: Schema.String,
+  credit_applied: Schema.String,
   expires_at: Schema.String,
   quote_signature: Schema.String,
   payload: CheckoutPayload
@@ -65,5 +69,6 @@ export class CheckoutRejected extends Data.TaggedError("CheckoutRejected")<{
     | "contract_disabled"
     | "network_unavailable"
     | "idempotency_key_reused"
+    | "credit_changed"
   readonly message: string
 }> {}

@@ -48,7 +48,8 @@ export class Conflict extends Schema.Class<Conflict>("Conflict")(
     "webhook_secret_inactive",
     "chain_id_frozen",
     "payment_not_refundable",
-    "refund_tx_used"
+    "refund_tx_used",
+    "credit_changed"
   ),
   HttpApiSchema.annotations({ status: 409 })
 ) {}

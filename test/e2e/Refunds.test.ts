@@ -9,9 +9,10 @@ import { Effect } from "effect"
 import type { Hex } from "viem"
 import { CreditsPage, RefundView, ResolveView } from "../../src/domain/Refund.ts"
 import { devAccount, sendTx } from "../support/anvil.ts"
-import { App, appHarness, CONFIRMATIONS, decode, errorOf, type Harness, PASS } from "../support/app.ts"
+import { App, appHarness, CONFIRMATIONS, decode, errorOf, type Harness, PASS, registerContractAndPlan } from "../support/app.ts"
 import {
   checkoutNative,
+  checkoutOf,
   mine,
   mintedEvent,
   nativeCheckout,
@@ -192,5 +193,64 @@ layer(appHarness({ env }), { timeout: 180_000, excludeTestServices: true })("ref
       assert.isFalse(after.items.some((c) => c.user_id === "credit-holder"), "paged after the user")
       const page = yield* app.request("GET", "/v1/billing/overview/credits?limit=0", { token: fin })
       assert.strictEqual(page.status, 400)
+    }))
+
+  it.effect("credit applied to a checkout: the quote asks for the price minus the credit, reserved once, spent at confirmation", () =>
+    Effect.gen(function*() {
+      const app = yield* App
+      const fin = app.token(FINANCE_OPS, ["finance_ops"])
+      const user = "credit-spender"
+      const price = PRICES.native
+      // Credit from an overpayment.
+      const { checkout: first } = yield* nativeCheckout(app, "refundable", user, 8)
+      const step = first.payload.transactions[0]!
+      const extra = 3_000n
+      const overpaid = yield* sendTx(app.devnet, () =>
+        app.devnet.wallet(8).sendTransaction({
+          to: step.to as Hex,
+          data: step.data as Hex,
+          value: BigInt(step.value) + extra,
+          gas: BigInt(step.gas),
+          chain: app.devnet.chain
+        })).pipe(Effect.orDie)
+      assert.strictEqual((yield* app.webhook(mintedEvent(PASS, overpaid, first.order_id))).status, 202)
+      yield* mine(app, CONFIRMATIONS)
+      yield* waitForStatus(first.transaction_id, "confirmed")
+      const creditOf = Effect.map(
+        Effect.flatMap(app.request("GET", `/v1/billing/overview/credits?after=credit-spendeq`, { token: fin }), (res) => Effect.succeed(decode(CreditsPage)(res))),
+        (page) => page.items.filter((c) => c.user_id === user).map((c) => c.amount)
+      )
+      assert.deepStrictEqual(yield* creditOf, [extra.toString()])
+
+      yield* registerContractAndPlan(app, "refundable-more", PRICES)
+      const withCredit = yield* app.request("POST", "/v1/billing/checkout", {
+        token: app.token(user),
+        body: { plan_slug: "refundable", wallet_address: devAccount(8).address, network: "anvil", token: "native", apply_credit: true }
+      })
+      assert.strictEqual(withCredit.status, 201)
+      const reduced = checkoutOf(withCredit)
+      assert.deepStrictEqual([reduced.amount, reduced.credit_applied], [(price - extra).toString(), extra.toString()])
+      assert.strictEqual(reduced.payload.transactions[0]!.value, (price - extra).toString())
+      // Reserved: another checkout cannot use the same credit.
+      const again = yield* app.request("POST", "/v1/billing/checkout", {
+        token: app.token(user),
+        body: { plan_slug: "refundable-more", wallet_address: devAccount(8).address, network: "anvil", token: "native", apply_credit: true }
+      })
+      assert.deepStrictEqual([again.status, checkoutOf(again).credit_applied, checkoutOf(again).amount], [201, "0", price.toString()])
+
+      // A renewal of the same plan (no plan change, so no proration credit muddles the balance).
+      const [receipt] = yield* sendPayload(app, reduced, 8)
+      assert.strictEqual((yield* app.webhook(mintedEvent(PASS, receipt!, reduced.order_id))).status, 202)
+      yield* mine(app, CONFIRMATIONS)
+      yield* waitForStatus(reduced.transaction_id, "confirmed")
+      assert.deepStrictEqual(yield* creditOf, [], "the credit is spent")
+      const net = new Map<string, bigint>()
+      for (const p of yield* postingsOf(reduced.transaction_id)) net.set(p.account, (net.get(p.account) ?? 0n) + BigInt(p.amount))
+      assert.deepStrictEqual(Object.fromEntries(net), {
+        "treasury:anvil": price - extra,
+        [`customer_credit:${user}`]: extra,
+        "revenue:anvil": -price
+      })
+      assert.deepStrictEqual(yield* unbalancedLedgerTransactions, [])
     }))
 })

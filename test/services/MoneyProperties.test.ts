@@ -1,6 +1,6 @@
 /**
  * Property tests of the money invariants against the real services on a real PostgreSQL: random sequences of
- * checkouts, exact / over / under payments, reverted attempts, redeliveries, deep reorgs (reversals), refunds and the same
+ * checkouts (some spending the user's credit), exact / over / under payments, reverted attempts, redeliveries, deep reorgs (reversals), refunds and the same
  * transactions mined again, with renewals where a user pays the same plan again and plan changes (a monthly and a
  * yearly plan: paying the other one is an upgrade or a downgrade, docs/billing-rules.md). After EVERY step:
  * - every ledger transaction balances per asset;
@@ -32,7 +32,10 @@ const USERS = 3
 const seed = Number(process.env["PROPERTY_SEED"] ?? Date.now() % 1_000_000)
 
 const Step = fc.oneof(
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant("checkout" as const), user: fc.nat(USERS - 1), plan: fc.nat(1) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant("checkout" as const), user: fc.nat(USERS - 1), plan: fc.nat(1), useCredit: fc.boolean() })
+  },
   {
     weight: 4,
     arbitrary: fc.record({ kind: fc.constant("pay" as const), pick: fc.nat(), amount: fc.constantFrom("exact" as const, "exact" as const, "over" as const, "under" as const) })
@@ -51,6 +54,8 @@ interface Modelled {
   readonly orderId: string
   readonly user: string
   readonly interval: Interval
+  /** What the quote asks the chain for (the price minus the credit the checkout uses). */
+  readonly quoted: bigint
   transfer?: { readonly txHash: string; blockHash: string; blockNumber: bigint; readonly amount: bigint; key: string }
 }
 
@@ -169,7 +174,7 @@ describe("money invariants (fast-check)", () => {
                 { network: "anvil", chainId: 31337, contract: "0xc", orderId: p.orderId, payer: "0xw", token: "native", amount: p.transfer!.amount, blockTimestamp: 1n }
               )
             })
-          const priceOf = (p: Modelled) => (p.interval === "year" ? PRICE * 10n : PRICE)
+          const priceOf = (p: Modelled) => p.quoted
 
           for (const step of steps) {
             const current = yield* statuses(payments.map((p) => p.id).concat(randomUUID()))
@@ -181,12 +186,23 @@ describe("money invariants (fast-check)", () => {
                 if (payments.some((p) => p.user === user && p.interval === plan.interval && current.get(p.id) === "pending")) break
                 const id = randomUUID()
                 const orderId = hex(32)
+                const price = plan.interval === "year" ? PRICE * 10n : PRICE
+                // As Checkout reserves it: the user's native credit less open reservations, never the whole price.
+                const [free] = step.useCredit
+                  ? yield* sql<{ total: string }>`SELECT (coalesce((SELECT -sum(amount) FROM ledger_postings
+                        WHERE account = ${`customer_credit:${user}`} AND asset = 'anvil:native'), 0)
+                      - coalesce((SELECT sum(credit_applied) FROM payment_transactions
+                        WHERE user_id = ${user} AND status IN ('pending', 'seen')), 0))::text AS total`
+                  : [{ total: "0" }]
+                const available = BigInt(free!.total)
+                const credit = available <= 0n ? 0n : available < price ? available : price - 1n
                 yield* sql`INSERT INTO payment_transactions (id, order_id, user_id, plan_id, contract_slug, network, chain_id,
-                    contract_address, token, amount, wallet_address, quote_signature, payload, expires_at)
+                    contract_address, token, amount, credit_applied, wallet_address, quote_signature, payload, expires_at)
                   VALUES (${id}, ${orderId}, ${user}, ${plan.id}, 'pass', 'anvil', 31337, ${hex(20)}, 'native',
-                    ${(plan.interval === "year" ? PRICE * 10n : PRICE).toString()}, ${hex(20)}, '0x', '{"deadline":"0","transactions":[]}',
+                    ${(price - credit).toString()}, ${credit.toString()}, ${hex(20)}, '0x', '{"deadline":"0","transactions":[]}',
                     now() + interval '1 day')`
-                payments.push({ id, orderId, user, interval: plan.interval })
+                if (credit > 0n) count("checkout_with_credit")
+                payments.push({ id, orderId, user, interval: plan.interval, quoted: price - credit })
                 count(step.kind)
                 break
               }
