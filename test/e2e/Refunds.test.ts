@@ -48,6 +48,24 @@ const transfer = (app: Harness, from: number, to: number, value: bigint, depth =
     return receipt.transactionHash as Hex
   })
 
+/** A native checkout of plan `refundable` paid with `extra` wei too much and confirmed: `extra` becomes the user's credit. */
+const overpay = (app: Harness, user: string, account: number, extra: bigint) =>
+  Effect.gen(function*() {
+    const { checkout } = yield* nativeCheckout(app, "refundable", user, account)
+    const step = checkout.payload.transactions[0]!
+    const receipt = yield* sendTx(app.devnet, () =>
+      app.devnet.wallet(account).sendTransaction({
+        to: step.to as Hex,
+        data: step.data as Hex,
+        value: BigInt(step.value) + extra,
+        gas: BigInt(step.gas),
+        chain: app.devnet.chain
+      })).pipe(Effect.orDie)
+    assert.strictEqual((yield* app.webhook(mintedEvent(PASS, receipt, checkout.order_id))).status, 202)
+    yield* mine(app, CONFIRMATIONS)
+    yield* waitForStatus(checkout.transaction_id, "confirmed")
+  })
+
 const refund = (app: Harness, id: string, txHash: string, reason = "customer asked within the refund window") =>
   app.request("POST", `/v1/billing/overview/payments/${id}/refund`, {
     token: app.token(FINANCE_OPS, ["finance_ops"]),
@@ -169,20 +187,8 @@ layer(appHarness({ env }), { timeout: 180_000, excludeTestServices: true })("ref
       yield* app.request("PATCH", `/v1/billing/admin/contracts/${PASS}`, { token: app.admin, body: { enabled: true } })
 
       // Credit: an overpayment's excess is held for the payer and listed, with the total per asset.
-      const { checkout: over } = yield* nativeCheckout(app, "refundable", "credit-holder", 7)
-      const step = over.payload.transactions[0]!
       const extra = 12_345n
-      const overpaid = yield* sendTx(app.devnet, () =>
-        app.devnet.wallet(7).sendTransaction({
-          to: step.to as Hex,
-          data: step.data as Hex,
-          value: BigInt(step.value) + extra,
-          gas: BigInt(step.gas),
-          chain: app.devnet.chain
-        })).pipe(Effect.orDie)
-      assert.strictEqual((yield* app.webhook(mintedEvent(PASS, overpaid, over.order_id))).status, 202)
-      yield* mine(app, CONFIRMATIONS)
-      yield* waitForStatus(over.transaction_id, "confirmed")
+      yield* overpay(app, "credit-holder", 7, extra)
       const credits = decode(CreditsPage)(yield* app.request("GET", "/v1/billing/overview/credits", { token: fin }))
       assert.deepStrictEqual(credits.items.filter((c) => c.user_id === "credit-holder"), [
         { user_id: "credit-holder", network: "anvil", token: "native", amount: extra.toString() }
@@ -202,20 +208,8 @@ layer(appHarness({ env }), { timeout: 180_000, excludeTestServices: true })("ref
       const user = "credit-spender"
       const price = PRICES.native
       // Credit from an overpayment.
-      const { checkout: first } = yield* nativeCheckout(app, "refundable", user, 8)
-      const step = first.payload.transactions[0]!
       const extra = 3_000n
-      const overpaid = yield* sendTx(app.devnet, () =>
-        app.devnet.wallet(8).sendTransaction({
-          to: step.to as Hex,
-          data: step.data as Hex,
-          value: BigInt(step.value) + extra,
-          gas: BigInt(step.gas),
-          chain: app.devnet.chain
-        })).pipe(Effect.orDie)
-      assert.strictEqual((yield* app.webhook(mintedEvent(PASS, overpaid, first.order_id))).status, 202)
-      yield* mine(app, CONFIRMATIONS)
-      yield* waitForStatus(first.transaction_id, "confirmed")
+      yield* overpay(app, user, 8, extra)
       const creditOf = Effect.map(
         Effect.flatMap(app.request("GET", `/v1/billing/overview/credits?after=credit-spendeq`, { token: fin }), (res) => Effect.succeed(decode(CreditsPage)(res))),
         (page) => page.items.filter((c) => c.user_id === user).map((c) => c.amount)
