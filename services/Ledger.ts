@@ -75,29 +75,36 @@ export class Ledger extends Effect.Service<Ledger>()("billing/Ledger", {
         AND NOT EXISTS (SELECT 1 FROM ledger_transactions r WHERE r.id = 'reversal:' || substr(t.id, 9))
         ORDER BY t.created_at DESC LIMIT 1`.pipe(Effect.flatMap(decodeIds), Effect.map((rows) => rows[0]?.id))
 
+    const CREDIT = "customer_credit:"
+    const split = (r: typeof Balance.Type) => {
+      const at = r.asset.indexOf(":")
+      return { network: r.asset.slice(0, at), token: r.asset.slice(at + 1), amount: r.amount.toString() }
+    }
+
     /**
      * What billing holds for customers (`customer_credit:<user>`, credit balances are negative sums), per user and
      * asset in user order after `after`, and the totals per asset.
      */
     const creditBalances = (after: string | undefined, limit: number) =>
       Effect.gen(function*() {
-        const prefix = "customer_credit:"
-        const from = after === undefined ? sql`true` : sql`account > ${prefix + after}`
-        const rows = yield* sql`SELECT substr(account, ${prefix.length + 1}) AS user_id, asset, (-sum(amount))::text AS amount
-          FROM ledger_postings WHERE starts_with(account, ${prefix}) AND ${from}
+        const from = after === undefined ? sql`true` : sql`account > ${CREDIT + after}`
+        const rows = yield* sql`SELECT substr(account, ${CREDIT.length + 1}) AS user_id, asset, (-sum(amount))::text AS amount
+          FROM ledger_postings WHERE starts_with(account, ${CREDIT}) AND ${from}
           GROUP BY account, asset HAVING sum(amount) <> 0 ORDER BY account, asset LIMIT ${limit}`.pipe(Effect.flatMap(decodeBalances))
         const totals = yield* sql`SELECT '' AS user_id, asset, (-sum(amount))::text AS amount FROM ledger_postings
-          WHERE starts_with(account, ${prefix}) GROUP BY asset HAVING sum(amount) <> 0 ORDER BY asset`.pipe(Effect.flatMap(decodeBalances))
-        const split = (r: typeof Balance.Type) => {
-          const at = r.asset.indexOf(":")
-          return { network: r.asset.slice(0, at), token: r.asset.slice(at + 1), amount: r.amount.toString() }
-        }
-        return {
-          items: rows.map((r) => ({ user_id: r.user_id, ...split(r) })),
-          totals: totals.map(split)
-        }
+          WHERE starts_with(account, ${CREDIT}) GROUP BY asset HAVING sum(amount) <> 0 ORDER BY asset`.pipe(Effect.flatMap(decodeBalances))
+        return { items: rows.map((r) => ({ user_id: r.user_id, ...split(r) })), totals: totals.map(split) }
       }).pipe(Effect.orDie)
 
-    return { post, postingsOf, unreversedPaymentOf, creditBalances } as const
+    /** One customer's credit per asset. */
+    const creditOf = (userId: string) =>
+      sql`SELECT ${userId} AS user_id, asset, (-sum(amount))::text AS amount FROM ledger_postings
+        WHERE account = ${CREDIT + userId} GROUP BY asset HAVING sum(amount) <> 0 ORDER BY asset`.pipe(
+        Effect.flatMap(decodeBalances),
+        Effect.map((rows) => rows.map(split)),
+        Effect.orDie
+      )
+
+    return { post, postingsOf, unreversedPaymentOf, creditBalances, creditOf } as const
   })
 }) {}

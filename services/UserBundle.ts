@@ -2,6 +2,7 @@ import { SqlClient } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
 import { PaymentCursor } from "./Cursor.ts"
 import { decodeRows } from "./Rows.ts"
+import { Ledger } from "./Ledger.ts"
 import { PAYMENT_COLUMNS, PaymentRow, toHistoryItem } from "./Payments.ts"
 import { Subscriptions } from "./Subscriptions.ts"
 
@@ -24,6 +25,7 @@ export class UserBundle extends Effect.Service<UserBundle>()("billing/UserBundle
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const subscriptions = yield* Subscriptions
+    const ledger = yield* Ledger
 
     const history = Effect.fn("UserBundle.history")(function*(userId: string, cursor: string | undefined, limit = 20) {
       const after = cursor === undefined ? undefined : yield* PaymentCursor.decode(cursor)
@@ -64,6 +66,7 @@ export class UserBundle extends Effect.Service<UserBundle>()("billing/UserBundle
         wallet: wallet?.wallet_address ?? null,
         subscription: Option.getOrNull(subscription),
         debt: debt.map((d) => ({ ...d, due_since: d.due_since.toISOString() })),
+        credit: yield* ledger.creditOf(userId),
         last_payment: latest
           ? { transaction_id: latest.id, status: latest.status, failure_reason: latest.failure_reason, created_at: latest.created_at.toISOString() }
           : null
@@ -72,5 +75,5 @@ export class UserBundle extends Effect.Service<UserBundle>()("billing/UserBundle
 
     return { summary, history } as const
   }),
-  dependencies: [Subscriptions.Default]
+  dependencies: [Subscriptions.Default, Ledger.Default]
 }) {}

@@ -139,7 +139,7 @@ layer(appHarness(), { timeout: 120_000, excludeTestServices: true })("overview a
       const next = yield* get(`${OVERVIEW}/users/${USER_PATH}/history?limit=2&cursor=${theirPage.next_cursor}`)
       assert.deepStrictEqual(decode(HistoryPage)(next).items.map((i) => i.transaction_id), [uuid(2)])
       const nobody = yield* get(`${OVERVIEW}/users/nobody/summary`)
-      assert.deepStrictEqual(nobody.body, { user_id: "nobody", wallet: null, subscription: null, debt: [], last_payment: null })
+      assert.deepStrictEqual(nobody.body, { user_id: "nobody", wallet: null, subscription: null, debt: [], credit: [], last_payment: null })
     }))
 
   it.effect("audit: newest first, filters, cursor paging, before/after as stored", () =>

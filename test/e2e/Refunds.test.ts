@@ -8,6 +8,7 @@ import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import type { Hex } from "viem"
 import { CreditsPage, RefundView, ResolveView } from "../../src/domain/Refund.ts"
+import { Summary } from "../../src/http/Me/Api.ts"
 import { devAccount, sendTx } from "../support/anvil.ts"
 import { App, appHarness, CONFIRMATIONS, decode, errorOf, type Harness, PASS, registerContractAndPlan } from "../support/app.ts"
 import {
@@ -210,10 +211,11 @@ layer(appHarness({ env }), { timeout: 180_000, excludeTestServices: true })("ref
       // Credit from an overpayment.
       const extra = 3_000n
       yield* overpay(app, user, 8, extra)
-      const creditOf = Effect.map(
-        Effect.flatMap(app.request("GET", `/v1/billing/overview/credits?after=credit-spendeq`, { token: fin }), (res) => Effect.succeed(decode(CreditsPage)(res))),
-        (page) => page.items.filter((c) => c.user_id === user).map((c) => c.amount)
-      )
+      // The user sees their credit in their summary, and finance_ops in theirs.
+      const creditOf = Effect.map(app.request("GET", "/v1/billing/me/summary", { token: app.token(user) }), (res) =>
+        decode(Summary)(res).credit.map((c) => c.amount))
+      const seenByOps = decode(Summary)(yield* app.request("GET", `/v1/billing/overview/users/${user}/summary`, { token: fin })).credit
+      assert.deepStrictEqual(seenByOps, [{ network: "anvil", token: "native", amount: extra.toString() }])
       assert.deepStrictEqual(yield* creditOf, [extra.toString()])
 
       yield* registerContractAndPlan(app, "refundable-more", PRICES)

@@ -23,6 +23,8 @@ export const Summary = Schema.Struct({
   wallet: Schema.NullOr(Schema.String),
   subscription: Schema.NullOr(SubscriptionView),
   debt: Schema.Array(Debt),
+  /** Customer credit held for the user per network and token (base units); a checkout can spend it (`apply_credit`). */
+  credit: Schema.Array(Schema.Struct({ network: Schema.String, token: Schema.String, amount: Schema.String })),
   last_payment: Schema.NullOr(Schema.Struct({
     transaction_id: Schema.String,
     status: PaymentStatus,
