@@ -3,8 +3,9 @@ import { Effect, Schema } from "effect"
 import { serviceActor } from "../src/domain/Actor.ts"
 import type { AuditResource } from "../src/domain/AuditLog.ts"
 import type { PaymentStatus } from "../src/domain/Payment.ts"
-import { Outbox, subjectToken } from "./Outbox.ts"
+import { Outbox } from "./Outbox.ts"
 import { decodeRow } from "./Rows.ts"
+import { AuditEvents } from "./StreamCodecs.ts"
 
 export interface AuditEntry {
   readonly actor: string
@@ -48,16 +49,6 @@ export const redactSecrets = (value: unknown): unknown => {
   return typeof value === "bigint" ? value.toString() : value
 }
 
-/**
- * `payment:<id>` -> `payment`: the kind in the subject `audit.<kind>`. Kinds are a closed set written in code
- * (`payment`, `plan`, `crypto_config`, ...) and keep their documented subjects; anything else is escaped. A kept
- * kind has `_` only before a lower-case letter, an escape only before upper-case hex: the two never collide.
- */
-export const resourceKind = (resource: string) => {
-  const kind = resource.split(":", 1)[0] ?? resource
-  return /^[a-z][a-z0-9]*(?:_[a-z][a-z0-9]*)*$/.test(kind) && kind.length <= 64 ? kind : subjectToken(kind)
-}
-
 const Inserted = Schema.Struct({ id: Schema.String, created_at: Schema.DateFromSelf })
 const decodeInserted = decodeRow(Inserted)
 
@@ -78,7 +69,7 @@ export class Audit extends Effect.Service<Audit>()("billing/Audit", {
                 ${json(entry.after)}::jsonb, ${entry.requestId ?? null})
         RETURNING id::text AS id, created_at`
       const inserted = yield* decodeInserted(row)
-      yield* outbox.enqueue(`audit.${resourceKind(entry.resource)}`, {
+      yield* outbox.enqueue(AuditEvents, {
         id: inserted.id,
         actor: entry.actor,
         action: entry.action,

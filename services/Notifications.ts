@@ -1,7 +1,8 @@
 import { SqlClient } from "@effect/sql"
 import { Config, Effect, Option, Schema } from "effect"
 import { redactSecrets } from "./Audit.ts"
-import { Outbox, subjectToken } from "./Outbox.ts"
+import { Outbox } from "./Outbox.ts"
+import { NotificationEvents } from "./StreamCodecs.ts"
 import { decodeRow } from "./Rows.ts"
 
 export const FinanceOpsUser = Config.option(Config.string("APP_BILLING_FINANCE_OPS_USER_ID"))
@@ -175,7 +176,7 @@ export class Notifications extends Effect.Service<Notifications>()("billing/Noti
         const [row] = yield* sql`INSERT INTO notifications (user_id, kind, payload)
           VALUES (${userId}, ${kind}, ${stored}::jsonb) RETURNING id::text AS id, created_at`
         const inserted = yield* decodeInserted(row)
-        yield* outbox.enqueue(`notifications.${subjectToken(userId)}`, {
+        yield* outbox.enqueue(NotificationEvents, {
           id: inserted.id,
           user_id: userId,
           audience,

@@ -7,6 +7,7 @@ import { PlanChanged, type PlanChangeReason, PlanChangedType, PlanRef } from "..
 import { SubscriptionStatus } from "../src/domain/Subscription.ts"
 import { Outbox } from "./Outbox.ts"
 import { decodeRow } from "./Rows.ts"
+import { PlanChangedEvents } from "./StreamCodecs.ts"
 
 export type { PlanChangeReason } from "../src/domain/PlanChanged.ts"
 
@@ -44,7 +45,6 @@ const PaymentRow = Schema.Struct({
   tx_hash: Schema.NullOr(Schema.String)
 })
 
-const encode = Schema.encode(PlanChanged)
 
 /**
  * `billing.plan.changed.v1`, written to the outbox in the caller's SQL transaction (Quota consumes it).
@@ -105,7 +105,7 @@ export class PlanEvents extends Effect.Service<PlanEvents>()("billing/PlanEvents
           tx_hash: tx.tx_hash
         }
       }
-      yield* outbox.enqueue("plan.changed.v1", yield* Effect.orDie(encode(event)))
+      yield* outbox.enqueue(PlanChangedEvents, event)
       yield* Effect.annotateCurrentSpan({ reason: change.reason, user_id: change.userId })
       return event
     })

@@ -1,5 +1,7 @@
 import { Effect, type ParseResult, Schema } from "effect"
-import { ChainEvent, QueuedWebhook } from "../src/domain/Events.ts"
+import { AuditMessage, ChainEvent, NotificationMessage, QueuedWebhook } from "../src/domain/Events.ts"
+import { PlanChanged } from "../src/domain/PlanChanged.ts"
+import { resourceKind, subjectToken } from "../src/domain/SubjectToken.ts"
 import type { Subjects } from "./Subjects.ts"
 
 /**
@@ -32,3 +34,25 @@ export const chainMsgId = (e: Pick<ChainEvent, "chain_id" | "block_hash" | "log_
   `${e.chain_id}:${e.block_hash}:${e.log_index}${e.removed ? ":removed" : ""}`
 
 export const ChainStream = codec(ChainEvent, (subjects, e) => subjects.chain(e.chain_id), chainMsgId)
+
+/**
+ * An event for the EVENTS stream, written to the outbox in the transaction of its change and published by the
+ * relay: the Schema producers encode with and consumers decode with, and its subject under the prefix.
+ */
+export interface EventCodec<A, I> {
+  readonly schema: Schema.Schema<A, I>
+  readonly subject: (message: A) => string
+}
+
+export const PlanChangedEvents: EventCodec<typeof PlanChanged.Type, typeof PlanChanged.Encoded> = {
+  schema: PlanChanged,
+  subject: () => "plan.changed.v1"
+}
+export const NotificationEvents: EventCodec<NotificationMessage, typeof NotificationMessage.Encoded> = {
+  schema: NotificationMessage,
+  subject: (n) => `notifications.${subjectToken(n.user_id)}`
+}
+export const AuditEvents: EventCodec<AuditMessage, typeof AuditMessage.Encoded> = {
+  schema: AuditMessage,
+  subject: (a) => `audit.${resourceKind(a.resource)}`
+}

@@ -37,3 +37,29 @@ export const ChainEvent = Schema.Struct({
   removed: Schema.Boolean
 })
 export type ChainEvent = typeof ChainEvent.Type
+
+/** A notification as the EVENTS stream carries it (`billing.notifications.<user>`); `data` is the redacted payload. */
+export const NotificationMessage = Schema.Struct({
+  id: Schema.String,
+  user_id: Schema.String,
+  audience: Schema.Literal("user", "finance_ops"),
+  kind: Schema.String,
+  title: Schema.String,
+  body: Schema.String,
+  data: Schema.Unknown,
+  created_at: Schema.String
+})
+export type NotificationMessage = typeof NotificationMessage.Type
+
+/** An audit row as the EVENTS stream carries it (`billing.audit.<resource kind>`); secrets already redacted. */
+export const AuditMessage = Schema.Struct({
+  id: Schema.String,
+  actor: Schema.String,
+  action: Schema.String,
+  resource: Schema.String,
+  before: Schema.Unknown,
+  after: Schema.Unknown,
+  request_id: Schema.NullOr(Schema.String),
+  created_at: Schema.String
+})
+export type AuditMessage = typeof AuditMessage.Type

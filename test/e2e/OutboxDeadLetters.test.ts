@@ -54,8 +54,9 @@ const outboxRows = Effect.flatMap(SqlClient.SqlClient, (sql) =>
   )
 const settled = eventually(outboxRows, (rows) => rows.every((r) => r.sent || r.dead_letter_reason !== null), "every row settled")
 
+/** Any payload on any subject: what the relay must cope with, whatever a producer's codec allowed. */
 const enqueue = (subject: string, payload: unknown) =>
-  Effect.flatMap(Outbox, (outbox) => outbox.enqueue(subject, payload)).pipe(Effect.orDie)
+  Effect.flatMap(Outbox, (outbox) => outbox.enqueue({ schema: Schema.Unknown, subject: () => subject }, payload)).pipe(Effect.orDie)
 
 const DlqRecord = Schema.parseJson(Schema.Struct({
   outbox_id: Schema.String,

@@ -5,7 +5,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { assert, layer } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer, Metric } from "effect"
+import { ConfigProvider, Effect, Layer, Metric, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { Nats } from "../../services/Nats.ts"
 import { Outbox } from "../../services/Outbox.ts"
@@ -58,7 +58,8 @@ const commitEvents = (n: number, tag: string) =>
     for (let i = 0; i < n; i += 3) {
       yield* sql.withTransaction(Effect.forEach(
         Array.from({ length: Math.min(3, n - i) }, (_, k) => i + k),
-        (k) => outbox.enqueue(subjects[k % 3]!, { tag, k, amount: (10n ** 18n + BigInt(k)).toString() })
+        (k) =>
+          outbox.enqueue({ schema: Schema.Unknown, subject: () => subjects[k % 3]! }, { tag, k, amount: (10n ** 18n + BigInt(k)).toString() })
       ))
     }
   }).pipe(Effect.orDie)

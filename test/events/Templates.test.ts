@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { redactSecrets, resourceKind } from "../../services/Audit.ts"
+import { redactSecrets } from "../../services/Audit.ts"
+import { resourceKind } from "../../src/domain/SubjectToken.ts"
 import { financeOpsTemplates, render, userTemplates } from "../../services/Notifications.ts"
 
 /** A value for every placeholder any template uses. */

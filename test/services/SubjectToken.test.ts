@@ -1,6 +1,6 @@
 /** Ids as NATS subject tokens: injective, reversible and always one valid token. */
 import { assert, describe, it } from "@effect/vitest"
-import { fromSubjectToken, subjectToken } from "../../services/Outbox.ts"
+import { fromSubjectToken, subjectToken } from "../../src/domain/SubjectToken.ts"
 
 /** Every string over `alphabet` of length 0..`max`. */
 const strings = (alphabet: ReadonlyArray<string>, max: number): Array<string> => {
