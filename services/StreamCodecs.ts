@@ -1,5 +1,6 @@
 import { Effect, type ParseResult, Schema } from "effect"
-import { AuditMessage, ChainEvent, NotificationMessage, QueuedWebhook } from "../src/domain/Events.ts"
+import { AuditEntryView } from "../src/domain/AuditLog.ts"
+import { ChainEvent, NotificationMessage, QueuedWebhook } from "../src/domain/Events.ts"
 import { PlanChanged } from "../src/domain/PlanChanged.ts"
 import { resourceKind, subjectToken } from "../src/domain/SubjectToken.ts"
 import type { Subjects } from "./Subjects.ts"
@@ -52,7 +53,8 @@ export const NotificationEvents: EventCodec<NotificationMessage, typeof Notifica
   schema: NotificationMessage,
   subject: (n) => `notifications.${subjectToken(n.user_id)}`
 }
-export const AuditEvents: EventCodec<AuditMessage, typeof AuditMessage.Encoded> = {
-  schema: AuditMessage,
+/** An audit row as the EVENTS stream carries it (`billing.audit.<resource kind>`): the shape its readers see over HTTP. */
+export const AuditEvents: EventCodec<AuditEntryView, typeof AuditEntryView.Encoded> = {
+  schema: AuditEntryView,
   subject: (a) => `audit.${resourceKind(a.resource)}`
 }

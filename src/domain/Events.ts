@@ -50,16 +50,3 @@ export const NotificationMessage = Schema.Struct({
   created_at: Schema.String
 })
 export type NotificationMessage = typeof NotificationMessage.Type
-
-/** An audit row as the EVENTS stream carries it (`billing.audit.<resource kind>`); secrets already redacted. */
-export const AuditMessage = Schema.Struct({
-  id: Schema.String,
-  actor: Schema.String,
-  action: Schema.String,
-  resource: Schema.String,
-  before: Schema.Unknown,
-  after: Schema.Unknown,
-  request_id: Schema.NullOr(Schema.String),
-  created_at: Schema.String
-})
-export type AuditMessage = typeof AuditMessage.Type
