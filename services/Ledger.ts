@@ -27,6 +27,8 @@ export const paymentLedgerId = (chainId: number, txHash: string, orderId: string
   `payment:${chainId}:${txHash}:${orderId.toLowerCase()}${reincludedIn === undefined ? "" : `:${reincludedIn}`}`
 /** The reversal of one payment ledger transaction. */
 export const reversalOf = (paymentLedgerTransactionId: string) => `reversal:${paymentLedgerTransactionId.slice("payment:".length)}`
+/** The refund of one payment ledger transaction. */
+export const refundOf = (paymentLedgerTransactionId: string) => `refund:${paymentLedgerTransactionId.slice("payment:".length)}`
 
 export const isBalanced = (postings: ReadonlyArray<Posting>): boolean => {
   const sums = new Map<string, bigint>()

@@ -1,7 +1,7 @@
 import { SqlClient, type Statement } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
 import { CheckoutPayload, type CheckoutView, type HistoryItem } from "../src/domain/Checkout.ts"
-import { canTransition, FailureReason, IllegalPaymentTransition, PaymentStatus } from "../src/domain/Payment.ts"
+import { canTransition, FailureReason, IllegalPaymentTransition, PaymentNotFound, PaymentStatus } from "../src/domain/Payment.ts"
 import { Interval } from "../src/domain/Plan.ts"
 import { Audit } from "./Audit.ts"
 import { decodeRow, decodeRows } from "./Rows.ts"
@@ -138,6 +138,12 @@ export class Payments extends Effect.Service<Payments>()("billing/Payments", {
       findOne,
       byOrderId: (orderId: string) => findOne(sql`t.order_id = ${orderId.toLowerCase()}`),
       byId: (id: string) => findOne(sql`t.id = ${id}`),
+      /** The payment, or PaymentNotFound. */
+      get: (id: string) =>
+        Effect.flatMap(findOne(sql`t.id = ${id}`), Option.match({
+          onNone: () => Effect.fail(new PaymentNotFound({ paymentId: id })),
+          onSome: Effect.succeed
+        })),
       lock,
       transition
     } as const

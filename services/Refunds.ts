@@ -2,10 +2,9 @@ import { SqlClient } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
 import { type Abi, decodeEventLog, erc20Abi } from "viem"
 import { Address, NATIVE } from "../src/domain/Ids.ts"
-import { PaymentNotFound } from "../src/domain/Payment.ts"
 import { RefundRejected, type RefundRequest, type RefundView } from "../src/domain/Refund.ts"
 import { type Contract, Contracts } from "./Contracts.ts"
-import { Ledger, reversalOf } from "./Ledger.ts"
+import { Ledger, refundOf } from "./Ledger.ts"
 import { Notifications } from "./Notifications.ts"
 import { type PaymentRow, Payments } from "./Payments.ts"
 import { Rpc } from "./Rpc.ts"
@@ -116,7 +115,7 @@ export class Refunds extends Effect.Service<Refunds>()("billing/Refunds", {
       yield* subscriptions.revokePayment(p.id).pipe(Effect.orDie)
       const original = yield* ledger.postingsOf(live)
       yield* ledger.post({
-        id: `refund:${reversalOf(live).slice("reversal:".length)}`,
+        id: refundOf(live),
         paymentId: p.id,
         kind: "refund",
         postings: original.map((x) => ({ ...x, amount: -x.amount }))
@@ -136,10 +135,7 @@ export class Refunds extends Effect.Service<Refunds>()("billing/Refunds", {
     }, transactional(sql))
 
     const record = Effect.fn("Refunds.record")(function*(paymentId: string, req: RefundRequest, actor: string) {
-      const before = yield* Effect.flatMap(payments.byId(paymentId), Option.match({
-        onNone: () => Effect.fail(new PaymentNotFound({ paymentId })),
-        onSome: Effect.succeed
-      }))
+      const before = yield* payments.get(paymentId)
       const earlier = yield* claimedBy(keyOf(before, req.tx_hash)).pipe(Effect.orDie)
       if (earlier !== undefined) {
         return earlier.payment_id === paymentId

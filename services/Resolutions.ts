@@ -1,6 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Effect, Option } from "effect"
-import { PaymentNotFound } from "../src/domain/Payment.ts"
+import { Effect } from "effect"
 import type { ResolveView } from "../src/domain/Refund.ts"
 import { Audit } from "./Audit.ts"
 import { Notifications } from "./Notifications.ts"
@@ -23,10 +22,7 @@ export class Resolutions extends Effect.Service<Resolutions>()("billing/Resoluti
     const notifications = yield* Notifications
 
     const resolve = Effect.fn("Resolutions.resolve")(function*(paymentId: string, reason: string, actor: string, requestId?: string) {
-      const find = Effect.flatMap(payments.byId(paymentId), Option.match({
-        onNone: () => Effect.fail(new PaymentNotFound({ paymentId })),
-        onSome: Effect.succeed
-      }))
+      const find = payments.get(paymentId)
       const before = yield* find
       const checked = yield* confirmation.recheck(before, `finance_ops:${actor}`).pipe(
         Effect.map((c) => (c._tag === "Done" ? "done" : `waiting: ${c.reason}`)),
