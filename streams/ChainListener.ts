@@ -59,7 +59,8 @@ export const makeListener = (network: string) =>
         return yield* blockAt(floor)
       })
 
-    const removal = (chainId: number) => (log: PublishedLog): ChainEvent => ({
+    /** The event for one log the listener read (or, with `removed`, one a reorg dropped). */
+    const eventOf = (chainId: number, removed: boolean) => (log: PublishedLog): ChainEvent => ({
       source: "chain",
       network,
       chain_id: chainId,
@@ -69,8 +70,9 @@ export const makeListener = (network: string) =>
       log_index: log.logIndex,
       block_number: Number(log.blockNumber),
       block_hash: log.blockHash,
-      removed: true
+      removed
     })
+    const removal = (chainId: number) => eventOf(chainId, true)
 
     const handleReorg = (cursor: Cursor, head: bigint, chainId: number) =>
       Effect.gen(function*() {
@@ -139,26 +141,16 @@ export const makeListener = (network: string) =>
         const decoded = contract ? decodePassEvent(contract.abi, log) : Option.none()
         if (contract === undefined || Option.isNone(decoded)) continue
         const name = decoded.value.eventName
-        yield* publish({
-          source: "chain",
-          network,
-          chain_id: net.chain_id,
-          contract: contract.address,
-          event: name,
-          tx_hash: log.transactionHash!,
-          log_index: log.logIndex!,
-          block_number: Number(log.blockNumber),
-          block_hash: log.blockHash!,
-          removed: false
-        })
-        yield* state.recordLog(network, {
+        const read: PublishedLog = {
           blockNumber: log.blockNumber!,
           blockHash: log.blockHash!,
           txHash: log.transactionHash!,
           logIndex: log.logIndex!,
           contract: contract.address,
           event: name
-        })
+        }
+        yield* publish(eventOf(net.chain_id, false)(read))
+        yield* state.recordLog(network, read)
         yield* Metric.increment(labelled(contractEventsTotal, { contract: contract.slug, event: name }))
       }
       yield* state.advance(network, end)
