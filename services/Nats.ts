@@ -117,7 +117,8 @@ export const make = Effect.fn("Nats.make")(function*(settings: NatsSettings) {
   const subjects = Subjects.make(settings.prefix)
   const nc = yield* Effect.acquireRelease(
     attempt("connect", () =>
-      connect({ servers: settings.url.split(","), name: `evm-billing/${settings.prefix}`, maxReconnectAttempts: -1 })),
+      // noAsyncTraces: otherwise every publish and request captures a stack trace (15–25% of a publish-heavy path).
+      connect({ servers: settings.url.split(","), name: `evm-billing/${settings.prefix}`, maxReconnectAttempts: -1, noAsyncTraces: true })),
     closeConnection
   )
   yield* Effect.forkScoped(logStatus(nc))
@@ -147,8 +148,8 @@ export const make = Effect.fn("Nats.make")(function*(settings: NatsSettings) {
       catch: (cause) => new NatsError({ operation: "headers", cause })
     })
 
-  const publish = Effect.fn("Nats.publish")(function*(subject: string, data: Uint8Array, options: PublishOptions = {}) {
-    yield* Effect.annotateCurrentSpan("subject", subject)
+  // A plain span rather than Effect.fn: it runs per message, and Effect.fn captures a stack trace per call.
+  const publish = (subject: string, data: Uint8Array, options: PublishOptions = {}) => Effect.gen(function*() {
     const headers = options.headers === undefined ? undefined : yield* toHeaders(options.headers)
     const ack = yield* use(`publish(${subject})`, ({ js }) =>
       js.publish(subject, data, {
@@ -156,7 +157,7 @@ export const make = Effect.fn("Nats.make")(function*(settings: NatsSettings) {
         ...(headers === undefined ? {} : { headers })
       }))
     return { seq: ack.seq, duplicate: ack.duplicate } satisfies Published
-  })
+  }).pipe(Effect.withSpan("Nats.publish", { attributes: { subject } }))
 
   /** A message of one stream, encoded, addressed and deduplicated as its codec says (`msgId` may add a suffix). */
   const publishMessage = <A, I>(codec: StreamCodec<A, I>, message: A, options: Omit<PublishOptions, "msgId"> & { readonly msgIdSuffix?: string } = {}) =>

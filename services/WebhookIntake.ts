@@ -22,15 +22,23 @@ export interface WebhookHeaders {
   readonly signature: string | undefined
 }
 
-const decodeEvent = Schema.decodeUnknownEither(Schema.parseJson(WebhookEvent))
+const decodeEvent = Schema.decodeUnknownEither(WebhookEvent)
 const isSlug = Schema.is(Slug)
+const utf8 = new TextDecoder()
+
+/** The body as JSON, parsed once for both the key choice and the event; undefined when it is not JSON. */
+const parseBody = (body: Uint8Array): unknown => {
+  try {
+    return JSON.parse(utf8.decode(body))
+  } catch {
+    return undefined
+  }
+}
 
 /** The `contract` field read before verification, only to choose the keys; nothing else is trusted yet. */
-const claimedContract = (body: Uint8Array): string | undefined => {
-  const loose = Schema.decodeUnknownEither(Schema.parseJson(Schema.Struct({ contract: Schema.String })))(
-    new TextDecoder().decode(body)
-  )
-  return Either.isRight(loose) && isSlug(loose.right.contract) ? loose.right.contract : undefined
+const claimedContract = (parsed: unknown): string | undefined => {
+  const contract = typeof parsed === "object" && parsed !== null && "contract" in parsed ? parsed.contract : undefined
+  return isSlug(contract) ? contract : undefined
 }
 
 const FallbackSecret = Config.option(Config.redacted("BILLING_WEBHOOK_SECRET")).pipe(
@@ -68,11 +76,13 @@ export class WebhookIntake extends Effect.Service<WebhookIntake>()("billing/Webh
         Effect.zipRight(Effect.fail(new WebhookRejected({ reason: "unauthorized", message: "webhook signature could not be verified" })))
       )
 
-    const accept = Effect.fn("WebhookIntake.accept")(function*(headers: WebhookHeaders, body: Uint8Array) {
+    // A plain span rather than Effect.fn: this runs per webhook, and Effect.fn captures a stack trace per call.
+    const accept = (headers: WebhookHeaders, body: Uint8Array) => Effect.gen(function*() {
       if (body.byteLength > MAX_WEBHOOK_BYTES) {
         return yield* new WebhookRejected({ reason: "payload_too_large", message: "webhook body exceeds 64 KiB" })
       }
-      const slug = claimedContract(body)
+      const parsed = parseBody(body)
+      const slug = claimedContract(parsed)
       const entry = slug === undefined ? Option.none() : yield* directory.lookup(slug)
       const nowMs = yield* Clock.currentTimeMillis
       const now = Math.floor(nowMs / 1000)
@@ -82,7 +92,7 @@ export class WebhookIntake extends Effect.Service<WebhookIntake>()("billing/Webh
       if (Option.isNone(entry)) return yield* unauthorized(slug === undefined ? "no contract slug" : "unknown contract", slug)
       if (Option.isNone(keys)) return yield* unauthorized("no webhook secret configured", slug)
       if (Either.isLeft(verified)) return yield* unauthorized(verified.left, slug)
-      const event = decodeEvent(new TextDecoder().decode(body))
+      const event = decodeEvent(parsed)
       if (Either.isLeft(event)) {
         return yield* new WebhookRejected({ reason: "invalid_webhook", message: "webhook body does not match the event schema" })
       }
@@ -94,11 +104,11 @@ export class WebhookIntake extends Effect.Service<WebhookIntake>()("billing/Webh
         event: event.right
       }
       const published = yield* nats.publishMessage(WebhookStream, queued, { headers: yield* traceHeaders })
-      yield* Effect.logInfo("webhook queued").pipe(
+      yield* Effect.logDebug("webhook queued").pipe(
         Effect.annotateLogs({ contract_slug: event.right.contract, tx_hash: event.right.tx_hash, duplicate: published.duplicate })
       )
       return { accepted: true as const, duplicate: published.duplicate }
-    })
+    }).pipe(Effect.withSpan("WebhookIntake.accept"))
 
     return { accept } as const
   }),

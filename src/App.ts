@@ -1,4 +1,5 @@
 import { Layer } from "effect"
+import type { Role } from "./Config.ts"
 import { PgLive } from "../services/Database.ts"
 import { Health } from "../services/Health.ts"
 import { Nats } from "../services/Nats.ts"
@@ -18,12 +19,18 @@ import { serveApi } from "./http/Server.ts"
  */
 export const InfraLive = Health.Default.pipe(Layer.provideMerge(Layer.mergeAll(Nats.Default, Rpc.Default)), Layer.provideMerge(PgLive))
 
+const WorkersLive = Layer.mergeAll(PaymentProcessorLive, ChainListenerLive, JanitorLive, SchedulerLive, OutboxRelayLive)
+
 /**
- * HTTP API, consumers, outbox relay, config watcher and the leader-only fibers (chain listeners, janitor, scheduler)
- * in one process; traced over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+ * The HTTP API and/or the workers (consumers, outbox relay and the leader-only fibers: chain listeners, janitor,
+ * scheduler), with the config watcher in every process; traced over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
  */
-export const appLayer = (port: number) =>
-  Layer.mergeAll(serveApi(port), PaymentProcessorLive, CryptoConfigWatcherLive, ChainListenerLive, JanitorLive, SchedulerLive, OutboxRelayLive).pipe(
+export const appLayer = (port: number, roles: ReadonlyArray<Role> = ["api", "workers"]) =>
+  Layer.mergeAll(
+    CryptoConfigWatcherLive,
+    roles.includes("api") ? serveApi(port) : Layer.empty,
+    roles.includes("workers") ? WorkersLive : Layer.empty
+  ).pipe(
     Layer.provide(InfraLive),
     Layer.provide(TracingLive)
   )

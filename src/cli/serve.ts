@@ -7,7 +7,7 @@ import { PreviousSecretsKeys, SecretsKey } from "../../services/SecretsKeyring.t
 import { TokenVerifierConfig } from "../../services/TokenVerifierConfig.ts"
 import { appLayer } from "../App.ts"
 import { admitRpcEndpoints, migrate, pointNetworkAt, RpcConfigEnv, seedFromEnvironment } from "../Bootstrap.ts"
-import { PortConfig } from "../Config.ts"
+import { PortConfig, RolesConfig } from "../Config.ts"
 import { DEMO_PLAN, registerDemo } from "../Demo.ts"
 import { Anvil } from "../devnet/Anvil.ts"
 import { refuseDevelopmentValues, withDevelopmentDefaults } from "../devnet/DevelopmentConfig.ts"
@@ -43,12 +43,13 @@ const requiredSecrets = Effect.all([TokenVerifierConfig, SignerKey, SecretsKey, 
 const run = (devnetPort: Option.Option<number>, rpc: Option.Option<RpcConfig>) =>
   Effect.gen(function*() {
     const port = yield* PortConfig
+    const roles = yield* RolesConfig
     yield* requiredSecrets
     if (Option.isSome(rpc)) yield* admitRpcEndpoints(rpc.value)
     yield* migrate
     if (Option.isSome(rpc)) yield* seedFromEnvironment(rpc.value).pipe(Effect.provide(PgLive))
     else yield* embeddedDevnet(devnetPort)
-    return yield* Layer.launch(appLayer(port))
+    return yield* Layer.launch(appLayer(port, roles))
   }).pipe(Effect.scoped)
 
 /**

@@ -3,6 +3,7 @@ import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
+import { AccessLogConfig } from "../Config.ts"
 import { BadRequest, Internal, NotFound, PayloadTooLarge } from "../domain/Errors.ts"
 import { AdminContractsLive, AdminGatewaysLive, AdminPlansLive } from "./Admin/Http.ts"
 import { Api } from "./Api.ts"
@@ -65,8 +66,12 @@ export const ApiLive = HttpApiBuilder.api(Api).pipe(
   Layer.provide(AuthLive)
 )
 
+/** The access log only when asked for: a log write per request is a visible share of the webhook path's cost. */
+const serveWithAccessLog = Layer.unwrapEffect(Effect.map(AccessLogConfig, (on) =>
+  on ? HttpApiBuilder.serve(HttpMiddleware.logger) : HttpApiBuilder.serve()))
+
 export const serveApi = (port: number) =>
-  HttpApiBuilder.serve(HttpMiddleware.logger).pipe(
+  serveWithAccessLog.pipe(
     Layer.provide(HttpApiScalar.layer({ path: "/docs" })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(ErrorShape),

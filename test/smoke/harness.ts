@@ -107,7 +107,7 @@ const stopGroup = (child: ChildProcess) =>
   )
 
 /** `evm-billing serve` on a free port (embedded devnet), healthy before this returns, stopped (SIGTERM) with the scope. */
-export const serve = (env: Record<string, string>) =>
+export const serve = (env: Record<string, string>, nodeArgs: ReadonlyArray<string> = [], entry: string = BIN) =>
   Effect.gen(function*() {
     const port = yield* freePort
     const stderr: Array<string> = []
@@ -115,7 +115,7 @@ export const serve = (env: Record<string, string>) =>
     // signals, so SIGTERM goes to the whole group, as a process manager stopping a service would send it.
     const child = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const child = spawn(process.execPath, [BIN, "serve"], {
+        const child = spawn(process.execPath, [...nodeArgs, entry, "serve"], {
           cwd: ROOT,
           env: childEnv({ ...env, PORT: String(port) }),
           stdio: ["ignore", "ignore", "pipe"],
@@ -137,5 +137,5 @@ export const serve = (env: Record<string, string>) =>
       Effect.mapError(() => new ChildFailed({ message: `serve did not become healthy: ${stderr.join("").slice(-2000)}` })),
       Effect.orDie
     )
-    return { baseUrl, logs: () => stderr.join("") }
+    return { baseUrl, pid: child.pid!, logs: () => stderr.join("") }
   })
