@@ -96,6 +96,10 @@ export class WebhookIntake extends Effect.Service<WebhookIntake>()("billing/Webh
       if (Either.isLeft(event)) {
         return yield* new WebhookRejected({ reason: "invalid_webhook", message: "webhook body does not match the event schema" })
       }
+      // A secret signs for its contract on its network only: an event naming another network is not this contract's.
+      if (event.right.network !== entry.value.network) {
+        return yield* new WebhookRejected({ reason: "invalid_webhook", message: "webhook network is not the contract's network" })
+      }
 
       const queued: QueuedWebhook = {
         source: "webhook",

@@ -57,6 +57,10 @@ export class PayloadTooLarge extends Schema.Class<PayloadTooLarge>("PayloadTooLa
   shape("payload_too_large"),
   HttpApiSchema.annotations({ status: 413 })
 ) {}
+export class UnsupportedMediaType extends Schema.Class<UnsupportedMediaType>("UnsupportedMediaType")(
+  shape("unsupported_media_type"),
+  HttpApiSchema.annotations({ status: 415 })
+) {}
 export class Unavailable extends Schema.Class<Unavailable>("Unavailable")(
   shape("not_ready", "queue_unavailable"),
   HttpApiSchema.annotations({ status: 503 })

@@ -52,7 +52,8 @@ export const verifyWebhook = (args: {
   const ts = Number(timestamp)
   if (Math.abs(args.nowSeconds - ts) > TOLERANCE_SECONDS) return Either.left("timestamp_out_of_range")
   const given = signature.split(" ").flatMap((candidate) =>
-    candidate.startsWith("v1,") ? [Buffer.from(candidate.slice(3), "base64")] : []
+    // Canonical base64 only: Buffer.from skips junk, so a lenient read would accept many spellings of one signature.
+    candidate.startsWith("v1,") && BASE64.test(candidate.slice(3)) ? [Buffer.from(candidate.slice(3), "base64")] : []
   )
   let match = false
   // No early exit: the work does not depend on which key matched.

@@ -2,7 +2,6 @@ import { HttpApiBuilder, HttpApiScalar, type HttpApp, HttpMiddleware, HttpServer
 import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
-import { createServer } from "node:http"
 import { AccessLogConfig } from "../Config.ts"
 import { BadRequest, Internal, NotFound, PayloadTooLarge } from "../domain/Errors.ts"
 import { AdminContractsLive, AdminGatewaysLive, AdminPlansLive } from "./Admin/Http.ts"
@@ -15,6 +14,8 @@ import { MeLive } from "./Me/Http.ts"
 import { OverviewLive } from "./Overview/Http.ts"
 import { PublicLive } from "./Public/Http.ts"
 import { WebhooksLive } from "./Webhooks/Http.ts"
+import { serverWithWebhookRoute, webhookHandler } from "./WebhookRoute.ts"
+import { WebhookIntake } from "../../services/WebhookIntake.ts"
 import { AdminWebhookSecretsLive } from "./WebhookSecrets/Http.ts"
 
 const describeDefect = (defect: unknown) =>
@@ -78,5 +79,12 @@ export const serveApi = (port: number) =>
     Layer.provide(BodyLimit),
     Layer.provide(ApiLive),
     HttpServer.withLogAddress,
-    Layer.provide(NodeHttpServer.layer(createServer, { port, host: "0.0.0.0" }))
+    Layer.provide(nodeServer(port))
   )
+
+/** node:http with the webhook route ahead of the router (WebhookRoute.ts). */
+const nodeServer = (port: number) =>
+  Layer.unwrapEffect(Effect.map(webhookHandler, (webhook) =>
+    NodeHttpServer.layer(() => serverWithWebhookRoute(webhook), { port, host: "0.0.0.0" }))).pipe(
+      Layer.provide(WebhookIntake.Default)
+    )

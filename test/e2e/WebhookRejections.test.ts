@@ -25,20 +25,32 @@ const event = (contract: string) => ({
   block_number: 1
 })
 
-/** Posts raw bytes with Standard Webhooks headers; `signature: null` leaves that header out. */
-const postRaw = (app: Harness, raw: string, over: { secret?: string; signature?: string | null; timestamp?: number } = {}) => {
+/** Posts raw bytes with Standard Webhooks headers; `signature: null` (or `contentType: null`) leaves that header out. */
+const postRaw = (
+  app: Harness,
+  raw: string,
+  over: { secret?: string; signature?: string | null; timestamp?: number; contentType?: string | null } = {}
+) => {
   const id = `msg_${randomBytes(8).toString("hex")}`
   const timestamp = over.timestamp ?? now()
   const signature = over.signature === undefined ? signWebhook(over.secret ?? WEBHOOK_SECRET, id, timestamp, raw) : over.signature
   return app.request("POST", "/v1/billing/contracts/webhook", {
-    raw,
+    raw: new TextEncoder().encode(raw),
     headers: {
-      "content-type": "application/json",
+      ...(over.contentType === null ? {} : { "content-type": over.contentType ?? "application/json" }),
       "webhook-id": id,
       "webhook-timestamp": String(timestamp),
       ...(signature === null ? {} : { "webhook-signature": signature })
     }
   })
+}
+
+/** A correct signature with a character a lenient base64 decoder ignores. */
+const lenient = (app: Harness, body: object) => {
+  const id = `msg_${randomBytes(8).toString("hex")}`
+  const timestamp = now()
+  const signature = signWebhook(WEBHOOK_SECRET, id, timestamp, JSON.stringify(body))
+  return app.webhook(body, { id, timestamp, signature: `${signature.slice(0, 10)}*${signature.slice(10)}` })
 }
 
 /** The status and the error code; the body must be exactly `{error, message}`. */
@@ -87,7 +99,14 @@ layer(appHarness(), { timeout: 120_000, excludeTestServices: true })("webhook re
         ["missing fields", app.webhook({ type: "payment.minted", contract: PASS }), 400, "invalid_webhook"],
         ["bad tx_hash", app.webhook({ ...good, tx_hash: "0x1234" }), 400, "invalid_webhook"],
         ["negative log_index", app.webhook({ ...good, log_index: -1 }), 400, "invalid_webhook"],
-        ["unknown event type", app.webhook({ ...good, type: "payment.refunded" }), 400, "invalid_webhook"]
+        ["unknown event type", app.webhook({ ...good, type: "payment.refunded" }), 400, "invalid_webhook"],
+        // Signed for this contract, but naming a network the contract is not on.
+        ["another network", app.webhook({ ...good, network: "base" }), 400, "invalid_webhook"],
+        // A valid signature spelled with junk that a lenient base64 reader would skip.
+        ["non-canonical base64", lenient(app, good), 401, U],
+        ["text/plain body", postRaw(app, JSON.stringify(good), { contentType: "text/plain" }), 415, "unsupported_media_type"],
+        ["form body", postRaw(app, JSON.stringify(good), { contentType: "application/x-www-form-urlencoded" }), 415, "unsupported_media_type"],
+        ["no content type", postRaw(app, JSON.stringify(good), { contentType: null }), 415, "unsupported_media_type"]
       ]
       for (const [what, send, status, code] of cases) {
         const res = yield* send
