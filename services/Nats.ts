@@ -157,7 +157,7 @@ export const make = Effect.fn("Nats.make")(function*(settings: NatsSettings) {
         ...(headers === undefined ? {} : { headers })
       }))
     return { seq: ack.seq, duplicate: ack.duplicate } satisfies Published
-  }).pipe(Effect.withSpan("Nats.publish", { attributes: { subject } }))
+  }).pipe(Effect.withSpan("Nats.publish", { attributes: { subject }, captureStackTrace: false }))
 
   /** A message of one stream, encoded, addressed and deduplicated as its codec says (`msgId` may add a suffix). */
   const publishMessage = <A, I>(codec: StreamCodec<A, I>, message: A, options: Omit<PublishOptions, "msgId"> & { readonly msgIdSuffix?: string } = {}) =>

@@ -112,7 +112,7 @@ export class WebhookIntake extends Effect.Service<WebhookIntake>()("billing/Webh
         Effect.annotateLogs({ contract_slug: event.right.contract, tx_hash: event.right.tx_hash, duplicate: published.duplicate })
       )
       return { accepted: true as const, duplicate: published.duplicate }
-    }).pipe(Effect.withSpan("WebhookIntake.accept"))
+    }).pipe(Effect.withSpan("WebhookIntake.accept", { captureStackTrace: false }))
 
     return { accept } as const
   }),

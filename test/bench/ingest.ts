@@ -7,8 +7,10 @@ import { Effect } from "effect"
 import { randomBytes } from "node:crypto"
 import { signWebhook } from "../../src/domain/WebhookSignature.ts"
 import { DEMO_CONTRACT } from "../../src/Demo.ts"
-import { WEBHOOK_SECRET } from "../smoke/harness.ts"
-import { cpuTicks } from "./process.ts"
+import { isolatedEnv, serve, WEBHOOK_SECRET } from "../smoke/harness.ts"
+import { num, runFloor } from "./floors.ts"
+import { cpuTicks, memoryMiB } from "./process.ts"
+import { fmt, ratio, type Row, type Section } from "./report.ts"
 
 export interface IngestFigures {
   readonly reqPerSec: number
@@ -72,4 +74,55 @@ export const ingest = (baseUrl: string, pid: number, conns = 50, secs = 15) =>
       errors: r.errors,
       serviceCpuPct: Math.round(((cpuTicks(pid) - ticks0) / 100 / elapsed) * 100)
     } satisfies IngestFigures
+  })
+
+const floorFigures = (figures: Record<string, unknown>) =>
+  `${fmt(num(figures, "req_s_mean"))} req/s, p99 ${fmt(num(figures, "lat_ms_p99"))} ms, server CPU ${fmt(num(figures, "server_pct"))}%`
+
+/**
+ * Ingest beside its floors: the bare node:http publish floor and the minimal Effect HttpApi floor, then the service
+ * (the `evm-billing` bin: compiled when built) as an HTTP-only tier and with its workers, each a fresh process.
+ */
+export const ingestSection = (conns: number, secs: number) =>
+  Effect.gen(function*() {
+    const args = [`--conns=${conns}`, `--secs=${secs}`]
+    const bare = yield* runFloor("e_http_bench.mjs", ["--mode=publish", ...args])
+    const effect = yield* runFloor("e_http_bench.mjs", ["--mode=effect", ...args])
+    const rows: Array<Row> = []
+    for (const roles of ["api", "api,workers"]) {
+      const f = yield* Effect.scoped(Effect.gen(function*() {
+        const env = yield* isolatedEnv
+        const started = performance.now()
+        const service = yield* serve({ ...env, BILLING_ROLES: roles })
+        const readyMs = performance.now() - started
+        yield* Effect.sleep("2 seconds")
+        const idleMiB = memoryMiB(service.pid)
+        const figures = yield* ingest(service.baseUrl, service.pid, conns, secs)
+        return { ...figures, readyMs, idleMiB, peakMiB: memoryMiB(service.pid, "VmHWM") }
+      }))
+      const tier = roles === "api" ? "HTTP tier only (BILLING_ROLES=api)" : "whole service (api,workers)"
+      rows.push({
+        scenario: `webhook ingest, ${tier}, ${conns} connections, ${secs} s`,
+        service: `${fmt(f.reqPerSec)} req/s, p50 ${fmt(f.p50)} ms, p99 ${fmt(f.p99)} ms, CPU ${f.serviceCpuPct}%; ` +
+          `${fmt(f.accepted)} accepted, ${f.non2xx} non-2xx, ${f.errors} errors`,
+        floor: `bare: ${floorFigures(bare)}; Effect HttpApi: ${floorFigures(effect)}`,
+        ratio: `${ratio(f.reqPerSec, num(bare, "req_s_mean"), "≥ 0.6")} of bare; ` +
+          `${ratio(f.reqPerSec, num(effect, "req_s_mean"), "≥ 1.0")} of Effect; p99 target < 50 ms`
+      }, {
+        scenario: `process, ${tier}`,
+        service: `healthy ${fmt(f.readyMs)} ms after spawn (devnet included); RSS ${f.idleMiB} MiB idle, ` +
+          `${f.peakMiB} MiB peak through ingest`,
+        floor: "",
+        ratio: "peak target < 250 MiB"
+      })
+    }
+    return {
+      title: "Webhook ingest",
+      method: `autocannon in the bench process, ${conns} connections for ${secs} s after a 2 s warm-up, every request a ` +
+        "fresh Standard Webhooks signed event (new id and transaction hash) for the devnet's demo contract: HMAC over " +
+        "the raw body, schema, JetStream publish with Nats-Msg-Id awaited, 202. The floors do the same work " +
+        "(bench/floors/e_http_bench.mjs: HMAC, JSON.parse, awaited publish) with their own autocannon. CPU is the " +
+        "server process's own from /proc; RSS is VmRSS / VmHWM.",
+      rows
+    } satisfies Section
   })
