@@ -5,7 +5,9 @@
  */
 import { Effect } from "effect"
 import { signWebhook } from "../../src/domain/WebhookSignature.ts"
-import { badKinds, type Expect, type Material, meets, WEBHOOK_PATH } from "./hostileKinds.ts"
+import { httpKinds } from "./hostileHttpKinds.ts"
+import { rawKinds } from "./hostileRawKinds.ts"
+import { type Expect, type Material, meets, WEBHOOK_PATH } from "./hostileRequest.ts"
 import { makeRng, weighted } from "./prng.ts"
 import { type Answer, type HttpShot, makeWire, type Shot } from "./wire.ts"
 
@@ -91,7 +93,7 @@ export const flood = (options: FloodOptions) =>
       if (!validAt.has(at)) validAt.set(at, validAt.size)
     }
     const originals: Array<Original> = []
-    const kinds = [{ name: "replay", weight: 3 }, { name: "replay, other body", weight: 2 }, ...badKinds]
+    const kinds = [{ name: "replay", weight: 3 }, { name: "replay, other body", weight: 2 }, ...httpKinds, ...rawKinds]
 
     /** Synchronous, so the PRNG is drawn in request order whatever the workers interleave: a seed replays a run. */
     const plan = (index: number): Planned => {
