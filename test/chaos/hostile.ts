@@ -178,7 +178,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
     for (const [kind, t] of Object.entries(r.flood.byKind).sort()) console.error(`  ${kind}: ${t.sent} sent, ${t.wrong} wrong, slowest ${t.slowestMs} ms`)
     console.error(
       `  flood: ${total} requests in ${r.flood.seconds.toFixed(1)} s (${Math.round(total / r.flood.seconds)} req/s), ` +
-        `scenario wall ${wall.toFixed(1)} s, peak RSS ${r.peakRssMiB} MiB (service and flood in one process)`
+        `${r.flood.retried} resent on a closed keep-alive socket, scenario wall ${wall.toFixed(1)} s, peak RSS ${r.peakRssMiB} MiB (service and flood in one process)`
     )
     console.error(`  rows per payment: ${JSON.stringify(r.rowsPerPayment)}`)
     for (const v of r.violations ?? []) console.error(`  VIOLATION ${v}`)

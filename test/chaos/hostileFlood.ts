@@ -37,6 +37,8 @@ export interface FloodResult {
   readonly wrong: number
   /** Valid webhooks sent (each a distinct id, each owed `duplicate: false`). */
   readonly validIds: number
+  /** Requests sent a second time because the kept-alive socket they went out on had been closed as idle. */
+  readonly retried: number
   readonly seconds: number
 }
 
@@ -153,5 +155,6 @@ export const flood = (options: FloodOptions) =>
     yield* Effect.all(Array.from({ length: options.sockets }, () => worker), { concurrency: "unbounded", discard: true }).pipe(
       Effect.ensuring(wire.close)
     )
-    return { byKind, serverErrors, wrong, validIds: validAt.size, seconds: (performance.now() - started) / 1000 } satisfies FloodResult
+    const seconds = (performance.now() - started) / 1000
+    return { byKind, serverErrors, wrong, validIds: validAt.size, retried: wire.retried(), seconds } satisfies FloodResult
   })

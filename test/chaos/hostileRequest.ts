@@ -8,6 +8,8 @@ import type { Rng } from "./prng.ts"
 import type { HttpShot, RawShot, Shot } from "./wire.ts"
 
 export const WEBHOOK_PATH = "/v1/billing/contracts/webhook"
+/** Other spellings of the route: the HttpApi router normalises them, so they reach its copy of the route. */
+const ROUTER_SPELLINGS = [`/${WEBHOOK_PATH}`, `${WEBHOOK_PATH}/`, WEBHOOK_PATH.replace(/k$/, "%6B")]
 export const KiB = 1024
 export const LIMIT = 64 * KiB
 
@@ -62,6 +64,7 @@ export const headers = (m: Material, body: string | Uint8Array, over: {
 
 export const post = (m: Material, body: string | Uint8Array, over?: Parameters<typeof headers>[2]): HttpShot => ({
   via: "http",
+  path: m.rng.next() < 0.2 ? m.rng.pick(ROUTER_SPELLINGS) : WEBHOOK_PATH,
   method: "POST",
   headers: headers(m, body, over),
   body
