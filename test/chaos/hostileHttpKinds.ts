@@ -74,6 +74,15 @@ export const httpKinds: ReadonlyArray<Kind> = [
     build: (m) => post(m, realBody(m), { secret: m.rng.pick([`wrong-${m.rng.hex(12)}`, m.secret.slice(1), `${m.secret} `]) })
   },
   {
+    name: "wrong secret, expecting 100-continue",
+    weight: 1,
+    expect: UNAUTHORIZED,
+    build: (m) => {
+      const shot = post(m, realBody(m), { secret: `wrong-${m.rng.hex(12)}` })
+      return { ...shot, headers: { ...shot.headers, expect: "100-continue" } }
+    }
+  },
+  {
     name: "missing signature",
     weight: 2,
     expect: UNAUTHORIZED,

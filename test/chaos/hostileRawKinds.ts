@@ -51,7 +51,20 @@ export const rawKinds: ReadonlyArray<Kind> = [
     build: (m) => {
       const body = realBody(m)
       const length = m.rng.pick(["abc", "-5", "1e3", "0x10", `${body.length}, ${body.length + 1}`, ""])
-      return raw([head({ ...headers(m, body), "content-length": length }), body], "wait")
+      // Both framings at once is how requests are smuggled: node refuses the request.
+      const smuggled = { "content-length": String(body.length), "transfer-encoding": "chunked" }
+      return raw([head({ ...headers(m, body), ...(m.rng.next() < 0.2 ? smuggled : { "content-length": length }) }), body], "wait")
+    }
+  },
+  {
+    // Upgrade requests go to the platform's upgrade handler, where the body is not readable: nothing verifies.
+    name: "connection upgrade",
+    weight: 1,
+    expect: { status: 401, error: "unauthorized" },
+    build: (m) => {
+      const body = realBody(m)
+      const upgrade = { connection: "Upgrade", upgrade: m.rng.pick(["websocket", "h2c"]), "content-length": String(body.length) }
+      return raw([head({ ...headers(m, body), ...upgrade }), body], "wait")
     }
   },
   {
