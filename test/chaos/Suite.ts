@@ -1,0 +1,73 @@
+/**
+ * One scenario end to end: its own service (fresh database and prefix), payments streaming while the faults run,
+ * then the faults stop, the service settles, and the invariants are read into a ScenarioResult.
+ */
+import { PgClient } from "@effect/sql-pg"
+import { type Duration, Effect, Redacted } from "effect"
+import { keepMining } from "./Chain.ts"
+import { ledgerFindings, outboxProblems, paidOnChain, subscriptionProblems } from "./Checks.ts"
+import { deploy } from "./Deployment.ts"
+import type { FaultContext } from "./Faults.ts"
+import { jetStreamProblems, jetStreamState } from "./JetStreamState.ts"
+import { seeded } from "./Random.ts"
+import type { ScenarioResult } from "./Scenario.ts"
+import { settle } from "./Settle.ts"
+import { CONFIRMATIONS, type Stack } from "./Stack.ts"
+import { startWorkload } from "./Workload.ts"
+
+export interface ScenarioSpec {
+  readonly name: string
+  readonly inject: (ctx: FaultContext) => Effect.Effect<number, unknown>
+  /** Work after the faults, before settling (the reorg scenario sends dropped mints again). */
+  readonly after?: (ctx: FaultContext) => Effect.Effect<unknown, unknown>
+}
+
+export interface SuiteOptions {
+  readonly seed: number
+  readonly rate: number
+  readonly settleBound: Duration.DurationInput
+}
+
+const note = (line: string) => Effect.sync(() => console.error(`  ${line}`))
+
+export const runScenario = (stack: Stack, spec: ScenarioSpec, options: SuiteOptions, index: number) =>
+  Effect.gen(function*() {
+    const started = performance.now()
+    const deployment = yield* deploy(stack, spec.name)
+    yield* keepMining(stack.chain, "1 second")
+    const workload = yield* startWorkload(stack, deployment, { seed: options.seed + index, rate: options.rate })
+    const ctx: FaultContext = { stack, deployment, workload, random: seeded(options.seed * 31 + index) }
+    const faults = yield* spec.inject(ctx).pipe(Effect.either)
+    yield* workload.finish
+    if (spec.after) yield* spec.after(ctx).pipe(Effect.either)
+    // Deep enough that every remaining payment can confirm; no reorg comes after this.
+    yield* stack.chain.mine(CONFIRMATIONS + 3).pipe(Effect.orDie)
+    const orders = yield* workload.orders
+    const paid = yield* paidOnChain(stack.chain, orders)
+    const db = PgClient.layer({ url: Redacted.make(deployment.url), maxConnections: 2 })
+    const settledIn = yield* settle(paid, stack.nats.url, deployment.prefix, options.settleBound).pipe(Effect.provide(db))
+    const ledger = yield* ledgerFindings(orders, paid).pipe(Effect.provide(db))
+    const subscriptions = yield* subscriptionProblems(orders).pipe(Effect.provide(db))
+    const outbox = yield* outboxProblems.pipe(Effect.provide(db))
+    const js = yield* jetStreamState(stack.nats.url, deployment.prefix)
+    const workloadProblems = yield* workload.problems
+    const problems = [
+      ...(faults._tag === "Left" ? [`fault injection failed: ${String(faults.left)}`] : []),
+      ...ledger.problems,
+      ...subscriptions,
+      ...outbox,
+      ...jetStreamProblems(js),
+      ...(workloadProblems.length > 0 ? [`${workloadProblems.length} payments failed in the workload (first: ${workloadProblems[0]})`] : [])
+    ]
+    yield* note(`${spec.name}: ${orders.length} orders, ${paid.length} paid on chain, ${js.deadLetters} dead letters, ` +
+      `settled in ${settledIn} s, ${Math.round((performance.now() - started) / 1000)} s in all; service log ${deployment.service.log}`)
+    return {
+      name: spec.name,
+      payments: paid.length,
+      faults: faults._tag === "Right" ? faults.right : 0,
+      lost: ledger.lost,
+      duplicated: ledger.duplicated,
+      balanced: ledger.balanced,
+      problems
+    } satisfies ScenarioResult
+  }).pipe(Effect.scoped)
