@@ -40,7 +40,8 @@ export interface ServiceProcess {
   readonly kill: Effect.Effect<void>
   /** Spawns the service and waits until /healthz answers 200. */
   readonly start: Effect.Effect<void, ServiceError>
-  readonly starts: Effect.Effect<number>
+  /** How long each start took until healthy, in ms. */
+  readonly starts: Effect.Effect<ReadonlyArray<number>>
 }
 
 const healthy = (baseUrl: string, child: ChildProcess) =>
@@ -53,7 +54,7 @@ const healthy = (baseUrl: string, child: ChildProcess) =>
 export const serviceProcess = (runner: Runner, env: Record<string, string>, port: number, log: string): Effect.Effect<ServiceProcess, never, Scope.Scope> =>
   Effect.gen(function*() {
     const baseUrl = `http://127.0.0.1:${port}`
-    const state: { child: ChildProcess | undefined; starts: number } = { child: undefined, starts: 0 }
+    const state: { child: ChildProcess | undefined; starts: Array<number> } = { child: undefined, starts: [] }
     const kill = Effect.suspend(() => {
       const child = state.child
       state.child = undefined
@@ -70,10 +71,10 @@ export const serviceProcess = (runner: Runner, env: Record<string, string>, port
       })
       closeSync(fd)
       state.child = child
-      state.starts += 1
-      return healthy(baseUrl, child)
+      const begun = performance.now()
+      return healthy(baseUrl, child).pipe(Effect.tap(() => state.starts.push(Math.round(performance.now() - begun))))
     })
     yield* Effect.addFinalizer(() => kill)
     process.once("exit", () => state.child?.kill("SIGKILL"))
-    return { baseUrl, log, kill, start, starts: Effect.sync(() => state.starts) }
+    return { baseUrl, log, kill, start, starts: Effect.sync(() => [...state.starts]) }
   })

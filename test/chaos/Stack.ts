@@ -53,6 +53,7 @@ export const serviceEnv = (stack: Stack, database: string, prefix: string): Reco
   BILLING_SECRETS_KEY: stack.secrets.secretsKey,
   BILLING_SIGNER_PRIVATE_KEY: stack.chain.signerKey,
   BILLING_METRICS_TOKEN: stack.secrets.metrics,
+  APP_BILLING_FINANCE_OPS_USER_ID: "chaos-finance-ops",
   BILLING_CONFIRMATION_POLL: "200 millis",
   BILLING_PROCESSOR_ACK_WAIT: "3 seconds",
   BILLING_PROCESSOR_RETRY_BASE_DELAY: "200 millis",

@@ -37,7 +37,9 @@ export const runScenario = (stack: Stack, spec: ScenarioSpec, options: SuiteOpti
     yield* keepMining(stack.chain, "1 second")
     const workload = yield* startWorkload(stack, deployment, { seed: options.seed + index, rate: options.rate })
     const ctx: FaultContext = { stack, deployment, workload, random: seeded(options.seed * 31 + index) }
+    const injecting = performance.now()
     const faults = yield* spec.inject(ctx).pipe(Effect.either)
+    const injected = performance.now()
     yield* workload.finish
     if (spec.after) yield* spec.after(ctx).pipe(Effect.either)
     // Deep enough that every remaining payment can confirm; no reorg comes after this.
@@ -59,8 +61,11 @@ export const runScenario = (stack: Stack, spec: ScenarioSpec, options: SuiteOpti
       ...jetStreamProblems(js),
       ...(workloadProblems.length > 0 ? [`${workloadProblems.length} payments failed in the workload (first: ${workloadProblems[0]})`] : [])
     ]
-    yield* note(`${spec.name}: ${orders.length} orders, ${paid.length} paid on chain, ${js.deadLetters} dead letters, ` +
-      `settled in ${settledIn} s, ${Math.round((performance.now() - started) / 1000)} s in all; service log ${deployment.service.log}`)
+    const starts = yield* deployment.service.starts
+    yield* note(`${spec.name}: service started ${starts.length} times, ${Math.round(starts.reduce((a, b) => a + b, 0) / starts.length)} ms ` +
+      `to healthy on average; ${orders.length} orders, ${paid.length} paid on chain, ${js.deadLetters} dead letters, ` +
+      `faults over ${Math.round((injected - injecting) / 1000)} s, settled in ${settledIn} s, ` +
+      `${Math.round((performance.now() - started) / 1000)} s in all; service log ${deployment.service.log}`)
     return {
       name: spec.name,
       payments: paid.length,
