@@ -6,10 +6,13 @@ export interface ScenarioResult {
   readonly lost: number
   readonly duplicated: number
   readonly balanced: boolean
+  /** Anything else the scenario found broken (a 5xx, a wrong answer, a write for a bad request): must be empty. */
+  readonly violations?: ReadonlyArray<string>
 }
 
 export const scenarioLine = (r: ScenarioResult) =>
   `${r.name}: ${r.payments} payments, ${r.faults} faults, lost ${r.lost}, duplicated ${r.duplicated}, ` +
   (r.balanced ? "ledger balanced" : "ledger UNBALANCED")
 
-export const passed = (r: ScenarioResult) => r.lost === 0 && r.duplicated === 0 && r.balanced
+export const passed = (r: ScenarioResult) =>
+  r.lost === 0 && r.duplicated === 0 && r.balanced && (r.violations ?? []).length === 0

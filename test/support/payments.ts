@@ -1,5 +1,6 @@
 import { SqlClient } from "@effect/sql"
-import { assert } from "@effect/vitest"
+// node:assert, not vitest: chaos scenarios run these helpers outside vitest.
+import { strict as assert } from "node:assert"
 import { Effect } from "effect"
 import {
   type Account,
