@@ -1,98 +1,68 @@
 /**
- * The invariants after a scenario, read from the scenario's database, its JetStream consumers and the chain:
- * every order the chain says was paid is confirmed exactly once (net in the treasury equal to what was paid, no
- * posting twice), every ledger transaction balances, subscriptions follow the confirmed payments, nothing is left
- * unacked, no dead letter lacks its reason, and the outbox is drained.
+ * The invariants after a scenario: the shared money checks (invariants.ts) for the orders the chain says were paid,
+ * plus what only a chain-aware run can see: no order confirmed without its mint on the canonical chain, the treasury
+ * holding exactly what each confirmed order paid, no posting written twice, one current subscription per paying user.
  */
 import { SqlClient } from "@effect/sql"
 import { Effect, Schema } from "effect"
+import { decodeRows } from "../../services/Rows.ts"
 import type { Chain } from "./Chain.ts"
+import { exactlyOnce, ledgerBalanced, outboxDrained, subscriptionsConsistent } from "./invariants.ts"
 import type { Order } from "./Workload.ts"
-
-const rows = <A, I>(schema: Schema.Schema<A, I>) => Schema.decodeUnknown(Schema.Array(schema))
-
-const PaymentRow = Schema.Struct({
-  id: Schema.String,
-  user_id: Schema.String,
-  status: Schema.String,
-  payments: Schema.NumberFromString,
-  reversals: Schema.NumberFromString,
-  treasury: Schema.BigInt
-})
-
-const Count = Schema.Struct({ n: Schema.NumberFromString })
-const Sub = Schema.Struct({ user_id: Schema.String, status: Schema.String, n: Schema.NumberFromString })
 
 /** Orders the canonical chain holds a successful mint for. */
 export const paidOnChain = (chain: Chain, orders: ReadonlyArray<Order>) =>
   Effect.filter(orders, (o) => chain.orderUsed(o.orderId).pipe(Effect.orDie), { concurrency: 8 })
 
-export interface LedgerFindings {
+const PaymentRow = decodeRows(Schema.Struct({ id: Schema.String, user_id: Schema.String, status: Schema.String, treasury: Schema.BigInt }))
+const Count = decodeRows(Schema.Struct({ n: Schema.Number }))
+const Active = decodeRows(Schema.Struct({ user_id: Schema.String, n: Schema.Number }))
+
+/** What the chain and the database must agree on beyond exactly-once; one line per kind of disagreement. */
+const chainAgreement = (orders: ReadonlyArray<Order>, paid: ReadonlyArray<Order>) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = new Map((yield* sql`SELECT t.id::text AS id, t.user_id, t.status,
+        coalesce((SELECT sum(p.amount) FROM ledger_postings p JOIN ledger_transactions l ON l.id = p.ledger_transaction_id
+          WHERE l.payment_id = t.id AND starts_with(p.account, 'treasury:')), 0)::text AS treasury
+      FROM payment_transactions t`.pipe(Effect.flatMap(PaymentRow))).map((r) => [r.id, r]))
+    const paidIds = new Set(paid.map((o) => o.transactionId))
+    const phantom = orders.filter((o) => !paidIds.has(o.transactionId) && rows.get(o.transactionId)?.status === "confirmed")
+    const misbooked = orders.filter((o) => {
+      const row = rows.get(o.transactionId)
+      return row !== undefined && row.treasury !== (paidIds.has(o.transactionId) && row.status === "confirmed" ? o.amount : 0n)
+    })
+    const [twice] = yield* sql`SELECT count(*)::int AS n FROM (SELECT 1 FROM ledger_postings
+      GROUP BY ledger_transaction_id, account, asset, amount HAVING count(*) > 1) d`.pipe(Effect.flatMap(Count))
+    const active = new Map((yield* sql`SELECT user_id, count(*)::int AS n FROM subscriptions WHERE status = 'active'
+      GROUP BY user_id`.pipe(Effect.flatMap(Active))).map((r) => [r.user_id, r.n]))
+    const confirmedUsers = new Set([...rows.values()].filter((r) => r.status === "confirmed").map((r) => r.user_id))
+    const offSubscriptions = orders.filter((o) => (active.get(o.user) ?? 0) !== (confirmedUsers.has(o.user) ? 1 : 0))
+    return [
+      ...(phantom.length > 0 ? [`${phantom.length} orders confirmed with no mint on the canonical chain`] : []),
+      ...(misbooked.length > 0 ? [`${misbooked.length} orders whose treasury postings differ from what the chain says was paid`] : []),
+      ...((twice?.n ?? 0) > 0 ? [`${twice?.n} postings written twice in one ledger transaction`] : []),
+      ...(offSubscriptions.length > 0 ? [`${offSubscriptions.length} users whose active subscriptions do not match their confirmed payment`] : [])
+    ]
+  })
+
+export interface Findings {
   readonly lost: number
   readonly duplicated: number
   readonly balanced: boolean
-  readonly problems: ReadonlyArray<string>
+  readonly violations: ReadonlyArray<string>
 }
 
-/** Per payment: its status, ledger transactions of kind payment and reversal, and its net in the treasury. */
-const paymentRows = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  sql`SELECT t.id::text AS id, t.user_id, t.status,
-      (SELECT count(*) FROM ledger_transactions l WHERE l.payment_id = t.id AND l.kind = 'payment')::text AS payments,
-      (SELECT count(*) FROM ledger_transactions l WHERE l.payment_id = t.id AND l.kind IN ('reversal', 'refund'))::text AS reversals,
-      coalesce((SELECT sum(p.amount) FROM ledger_postings p JOIN ledger_transactions l ON l.id = p.ledger_transaction_id
-        WHERE l.payment_id = t.id AND starts_with(p.account, 'treasury:')), 0)::text AS treasury
-    FROM payment_transactions t`.pipe(Effect.flatMap(rows(PaymentRow))))
-
-export const ledgerFindings = (orders: ReadonlyArray<Order>, paid: ReadonlyArray<Order>) =>
+export const findings = (orders: ReadonlyArray<Order>, paid: ReadonlyArray<Order>) =>
   Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const byId = new Map((yield* paymentRows).map((r) => [r.id, r]))
-    const paidIds = new Set(paid.map((o) => o.transactionId))
-    const problems: Array<string> = []
-    let lost = 0
-    let duplicated = 0
-    for (const order of orders) {
-      const row = byId.get(order.transactionId)
-      const owed = paidIds.has(order.transactionId) ? order.amount : 0n
-      if (owed > 0n && row?.status !== "confirmed") lost++
-      if (row === undefined) continue
-      if (row.payments - row.reversals > 1 || row.treasury > owed) duplicated++
-      else if (owed === 0n && row.status === "confirmed") problems.push(`order ${order.orderId} confirmed with nothing paid on chain`)
-      else if (row.status === "confirmed" && row.treasury !== owed) problems.push(`order ${order.orderId} confirmed, treasury net ${row.treasury} of ${owed}`)
-    }
-    const twice = yield* sql`SELECT count(*)::text AS n FROM (SELECT 1 FROM ledger_postings
-      GROUP BY ledger_transaction_id, account, asset, amount HAVING count(*) > 1) d`.pipe(Effect.flatMap(rows(Count)))
-    if ((twice[0]?.n ?? 0) > 0) problems.push(`${twice[0]?.n} postings written twice in one ledger transaction`)
-    const unbalanced = yield* sql`SELECT count(*)::text AS n FROM (SELECT 1 FROM ledger_postings
-      GROUP BY ledger_transaction_id, asset HAVING sum(amount) <> 0) u`.pipe(Effect.flatMap(rows(Count)))
-    return { lost, duplicated, balanced: (unbalanced[0]?.n ?? 0) === 0, problems } satisfies LedgerFindings
+    const once = yield* exactlyOnce(paid.map((o) => o.transactionId))
+    const unbalanced = yield* ledgerBalanced
+    const outbox = yield* outboxDrained
+    const violations = [
+      ...(yield* chainAgreement(orders, paid)),
+      ...(yield* subscriptionsConsistent),
+      ...(outbox.pending > 0 ? [`${outbox.pending} outbox rows not published`] : []),
+      ...outbox.dead.filter((d) => /:\s*$/.test(d)).map((d) => `outbox dead letter without a reason: ${d}`)
+    ]
+    return { lost: once.lost.length, duplicated: once.duplicated.length, balanced: unbalanced.length === 0, violations } satisfies Findings
   })
-
-/** Each user here has one order: a confirmed payment means one current subscription, none otherwise. */
-export const subscriptionProblems = (orders: ReadonlyArray<Order>) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const confirmed = new Set((yield* paymentRows).filter((r) => r.status === "confirmed").map((r) => r.user_id))
-    const subs = yield* sql`SELECT user_id, status, count(*)::text AS n FROM subscriptions GROUP BY user_id, status`.pipe(
-      Effect.flatMap(rows(Sub))
-    )
-    const current = new Map<string, number>()
-    for (const s of subs) if (s.status === "active") current.set(s.user_id, (current.get(s.user_id) ?? 0) + s.n)
-    let wrong = 0
-    for (const { user } of orders) if ((current.get(user) ?? 0) !== (confirmed.has(user) ? 1 : 0)) wrong++
-    return wrong === 0 ? [] : [`${wrong} users whose active subscription does not match their confirmed payment`]
-  })
-
-/** Outbox rows neither sent nor set aside; a dead-lettered row carries its reason by constraint, checked anyway. */
-export const outboxProblems = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const [pending] = yield* sql`SELECT count(*)::text AS n FROM outbox WHERE sent_at IS NULL AND dead_lettered_at IS NULL`.pipe(
-    Effect.flatMap(rows(Count))
-  )
-  const [noReason] = yield* sql`SELECT count(*)::text AS n FROM outbox WHERE dead_lettered_at IS NOT NULL
-    AND coalesce(dead_letter_reason, '') = ''`.pipe(Effect.flatMap(rows(Count)))
-  return [
-    ...((pending?.n ?? 0) > 0 ? [`${pending?.n} outbox rows not published`] : []),
-    ...((noReason?.n ?? 0) > 0 ? [`${noReason?.n} outbox dead letters without a reason`] : [])
-  ]
-})

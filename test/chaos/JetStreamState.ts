@@ -18,6 +18,8 @@ export interface JetStreamState {
   readonly consumers: ReadonlyArray<ConsumerState>
   readonly deadLetters: number
   readonly deadLettersWithoutReason: number
+  /** Dead letters per reason, hashes elided so alike reasons count together. */
+  readonly reasons: Readonly<Record<string, number>>
 }
 
 export const jetStreamState = (url: string, prefix: string) =>
@@ -38,12 +40,16 @@ export const jetStreamState = (url: string, prefix: string) =>
           }))
           const dlq = await jsm.streams.info(subjects.streams.dlq)
           let withoutReason = 0
+          const reasons: Record<string, number> = {}
           for (let seq = dlq.state.first_seq; dlq.state.messages > 0 && seq <= dlq.state.last_seq; seq++) {
             const msg = await jsm.streams.getMessage(subjects.streams.dlq, { seq })
             if (msg === null) continue
-            if ((msg.header.get(DeadLetterHeaders.reason) ?? "").trim() === "") withoutReason++
+            const reason = (msg.header.get(DeadLetterHeaders.reason) ?? "").trim()
+            if (reason === "") withoutReason++
+            const kind = reason.replace(/0x[0-9a-fA-F]+/g, "0x…")
+            reasons[kind] = (reasons[kind] ?? 0) + 1
           }
-          return { consumers, deadLetters: dlq.state.messages, deadLettersWithoutReason: withoutReason }
+          return { consumers, deadLetters: dlq.state.messages, deadLettersWithoutReason: withoutReason, reasons }
         },
         catch: (cause) => new JetStreamStateError({ cause })
       }),

@@ -5,7 +5,7 @@
 import { SqlClient } from "@effect/sql"
 import { type Duration, Effect, Schedule, Schema } from "effect"
 import { jetStreamState } from "./JetStreamState.ts"
-import { outboxProblems } from "./Checks.ts"
+import { outboxDrained } from "./invariants.ts"
 import type { Order } from "./Workload.ts"
 
 const Confirmed = Schema.Array(Schema.Struct({ id: Schema.String }))
@@ -17,8 +17,8 @@ const settledNow = (paid: ReadonlyArray<Order>, natsUrl: string, prefix: string)
     const confirmed = ids.length === 0 ? [] : yield* sql`SELECT id::text AS id FROM payment_transactions
       WHERE status = 'confirmed' AND id::text IN ${sql.in(ids)}`.pipe(Effect.flatMap(Schema.decodeUnknown(Confirmed)))
     const js = yield* jetStreamState(natsUrl, prefix)
-    const outbox = yield* outboxProblems
-    return confirmed.length === ids.length && js.consumers.every((c) => c.unacked === 0) && outbox.length === 0
+    const outbox = yield* outboxDrained
+    return confirmed.length === ids.length && js.consumers.every((c) => c.unacked === 0) && outbox.pending === 0
   })
 
 /** Waits (polling once a second) until settled or `bound` passes; how long it took. */

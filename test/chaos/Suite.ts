@@ -5,7 +5,7 @@
 import { PgClient } from "@effect/sql-pg"
 import { type Duration, Effect, Redacted } from "effect"
 import { keepMining } from "./Chain.ts"
-import { ledgerFindings, outboxProblems, paidOnChain, subscriptionProblems } from "./Checks.ts"
+import { findings, paidOnChain } from "./Checks.ts"
 import { deploy } from "./Deployment.ts"
 import type { FaultContext } from "./Faults.ts"
 import { jetStreamProblems, jetStreamState } from "./JetStreamState.ts"
@@ -48,31 +48,27 @@ export const runScenario = (stack: Stack, spec: ScenarioSpec, options: SuiteOpti
     const paid = yield* paidOnChain(stack.chain, orders)
     const db = PgClient.layer({ url: Redacted.make(deployment.url), maxConnections: 2 })
     const settledIn = yield* settle(paid, stack.nats.url, deployment.prefix, options.settleBound).pipe(Effect.provide(db))
-    const ledger = yield* ledgerFindings(orders, paid).pipe(Effect.provide(db))
-    const subscriptions = yield* subscriptionProblems(orders).pipe(Effect.provide(db))
-    const outbox = yield* outboxProblems.pipe(Effect.provide(db))
+    const found = yield* findings(orders, paid).pipe(Effect.provide(db))
     const js = yield* jetStreamState(stack.nats.url, deployment.prefix)
     const workloadProblems = yield* workload.problems
-    const problems = [
+    const violations = [
       ...(faults._tag === "Left" ? [`fault injection failed: ${String(faults.left)}`] : []),
-      ...ledger.problems,
-      ...subscriptions,
-      ...outbox,
+      ...found.violations,
       ...jetStreamProblems(js),
       ...(workloadProblems.length > 0 ? [`${workloadProblems.length} payments failed in the workload (first: ${workloadProblems[0]})`] : [])
     ]
     const starts = yield* deployment.service.starts
     yield* note(`${spec.name}: service started ${starts.length} times, ${Math.round(starts.reduce((a, b) => a + b, 0) / starts.length)} ms ` +
-      `to healthy on average; ${orders.length} orders, ${paid.length} paid on chain, ${js.deadLetters} dead letters, ` +
+      `to healthy on average; ${orders.length} orders, ${paid.length} paid on chain, ${js.deadLetters} dead letters${js.deadLetters > 0 ? ` (${Object.entries(js.reasons).map(([r, n]) => `${n}× ${r}`).join("; ")})` : ""}, ` +
       `faults over ${Math.round((injected - injecting) / 1000)} s, settled in ${settledIn} s, ` +
       `${Math.round((performance.now() - started) / 1000)} s in all; service log ${deployment.service.log}`)
     return {
       name: spec.name,
       payments: paid.length,
       faults: faults._tag === "Right" ? faults.right : 0,
-      lost: ledger.lost,
-      duplicated: ledger.duplicated,
-      balanced: ledger.balanced,
-      problems
+      lost: found.lost,
+      duplicated: found.duplicated,
+      balanced: found.balanced,
+      violations
     } satisfies ScenarioResult
   }).pipe(Effect.scoped)

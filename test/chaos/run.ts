@@ -1,14 +1,16 @@
 /**
  * `npm run chaos`: the fault suite of issue 9. One scenario per fault (service SIGKILLs, NATS kills, PostgreSQL
  * restarts, primary RPC outages, reorgs) while payments stream in, against a PostgreSQL cluster, nats-server and
- * anvil the suite starts itself; after each, the invariants. One line per scenario; exit 1 if any fails.
+ * anvil the suite starts itself; then the hostile webhooks flood. After each, the invariants. One line per scenario
+ * on stdout (with its violations under it); progress on stderr; exit 1 if any fails.
  *
- *   npm run chaos -- [--short] [--seed=N] [--only=kills,nats,...]
+ *   npm run chaos -- [--short] [--seed=N] [--only=kills,nats,postgres,rpc,reorgs,hostile] [--tsx]
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Duration, Effect, Logger, LogLevel } from "effect"
 import { natsKills, postgresRestarts, reorgs, resendDropped, rpcOutages, serviceKills } from "./Faults.ts"
-import { passed, scenarioLine } from "./Scenario.ts"
+import { hostileWebhooks } from "./hostile.ts"
+import { passed, type ScenarioResult, scenarioLine } from "./Scenario.ts"
 import { startStack } from "./Stack.ts"
 import { runScenario, type ScenarioSpec } from "./Suite.ts"
 
@@ -16,6 +18,7 @@ const flag = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=
 const short = process.argv.includes("--short")
 const seed = Number(flag("seed") ?? Date.now() % 1_000_000)
 const only = flag("only")?.split(",")
+const wanted = (key: string) => only === undefined || only.includes(key)
 
 const n = (full: number, brief: number) => (short ? brief : full)
 
@@ -27,22 +30,52 @@ const scenarios: ReadonlyArray<readonly [string, ScenarioSpec]> = [
   ["reorgs", { name: "reorgs", inject: reorgs(n(12, 4)), after: resendDropped }]
 ]
 
-const suite = Effect.gen(function*() {
-  const started = performance.now()
+const say = (line: string) => Effect.sync(() => console.error(line))
+
+const report = (result: ScenarioResult) =>
+  Effect.sync(() => {
+    console.log(scenarioLine(result))
+    for (const v of result.violations ?? []) console.log(`  VIOLATION ${v}`)
+  })
+
+const faultScenarios = Effect.gen(function*() {
   const stack = yield* startStack(process.argv.includes("--tsx") ? "tsx" : "auto")
-  yield* Effect.sync(() => console.error(`chaos: seed ${seed} (replay with --seed=${seed})${short ? ", short" : ""}, service ${stack.runner}, logs in ${stack.logs}`))
+  yield* say(`chaos: service runs as ${stack.runner}; logs in ${stack.logs}`)
   const options = { seed, rate: n(12, 6), settleBound: Duration.seconds(n(120, 60)) }
-  const results = []
+  const results: Array<ScenarioResult> = []
   for (const [index, [key, spec]] of scenarios.entries()) {
-    if (only !== undefined && !only.includes(key)) continue
+    if (!wanted(key)) continue
     const result = yield* runScenario(stack, spec, options, index)
-    yield* Effect.sync(() => console.log(scenarioLine(result)))
+    yield* report(result)
     results.push(result)
   }
-  const failed = results.filter((r) => !passed(r)).length
-  yield* Effect.sync(() =>
-    console.error(`chaos: ${results.length} scenarios, ${failed} failed, ${Math.round((performance.now() - started) / 1000)} s (seed ${seed})`))
-  if (failed > 0) yield* Effect.sync(() => (process.exitCode = 1))
+  return results
+}).pipe(Effect.scoped)
+
+/** Item 6 brings its own service, database and devnet (test/support/app.ts) and is run as its author wrote it. */
+const hostile = Effect.gen(function*() {
+  const total = n(100_000, 5_000)
+  const started = performance.now()
+  const result = yield* Effect.promise(() => hostileWebhooks({ total, seed, onProgress: (line) => console.error(`  [hostile] ${line}`) }))
+  yield* say(`  hostile webhooks: ${total} requests in ${result.flood.seconds.toFixed(1)} s, ${Math.round((performance.now() - started) / 1000)} s in all`)
+  yield* report(result)
+  return result
 })
 
-suite.pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.Warning), NodeRuntime.runMain)
+const suite = Effect.gen(function*() {
+  const started = performance.now()
+  yield* say(`chaos: seed ${seed} (replay with --seed=${seed})${short ? ", short run" : ""}`)
+  const results = [...(yield* faultScenarios), ...(wanted("hostile") ? [yield* hostile] : [])]
+  const failed = results.filter((r) => !passed(r)).length
+  yield* say(`chaos: ${results.length} scenarios, ${failed} failed, ${Math.round((performance.now() - started) / 1000)} s (seed ${seed})`)
+  yield* Effect.sync(() => (process.exitCode = failed > 0 ? 1 : 0))
+})
+
+// Exits once everything it started is stopped, whatever handle a client library still holds.
+NodeRuntime.runMain(suite.pipe(Logger.withMinimumLogLevel(LogLevel.Warning)), {
+  teardown: (exit, onExit) => {
+    const code = exit._tag === "Success" ? Number(process.exitCode ?? 0) : 2
+    onExit(code)
+    process.exit(code)
+  }
+})
