@@ -2,7 +2,7 @@
  * The suite's chain: anvil with the reference contracts (quote signer: a fresh key, as a production start demands),
  * viem clients talking to anvil directly, a block mined every interval, and anvil_reorg for the reorg scenario.
  */
-import { Data, type Duration, Effect, type Scope } from "effect"
+import { Data, type Duration, Effect, Schema, type Scope } from "effect"
 import { createPublicClient, createTestClient, createWalletClient, type Hex, http, type TransactionReceipt } from "viem"
 import { generatePrivateKey } from "viem/accounts"
 import { SubscriptionPassAbi } from "../../src/contracts/abi.ts"
@@ -76,7 +76,24 @@ export const startChain = Effect.gen(function*() {
       })
     )
 
-  return { info, signerKey, wallet, signMint, sendRaw, receipt, mine, head, reorg, orderUsed } as const
+  const TxPool = Schema.Struct({ pending: Schema.String, queued: Schema.String })
+  /**
+   * Makes the chain final for the checks: what the mempool holds is mined, and what can never be (a nonce gap left by
+   * a reorg) is dropped, so no order becomes paid after the scenario has read the chain.
+   */
+  const drainMempool = Effect.gen(function*() {
+    for (let i = 0; i < 20; i++) {
+      const pool = yield* call(() => testClient.request<{ Parameters: []; ReturnType: unknown }>({ method: "txpool_status", params: [] })).pipe(
+        Effect.flatMap(Schema.decodeUnknown(TxPool)),
+        Effect.mapError((cause) => new ChainError({ cause }))
+      )
+      if (BigInt(pool.pending) + BigInt(pool.queued) === 0n) return
+      yield* mine(1)
+    }
+    yield* call(() => testClient.request<{ Parameters: []; ReturnType: unknown }>({ method: "anvil_dropAllTransactions", params: [] }))
+  })
+
+  return { info, drainMempool, signerKey, wallet, signMint, sendRaw, receipt, mine, head, reorg, orderUsed } as const
 })
 
 export type Chain = Effect.Effect.Success<typeof startChain>

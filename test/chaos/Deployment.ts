@@ -1,4 +1,4 @@
-/** One scenario's service: a fresh database and NATS prefix, the service started, the contract and a plan registered. */
+/** The service under test: a fresh database and NATS prefix, the service started, the contract and a plan registered. */
 import { Effect, Schema } from "effect"
 import { join } from "node:path"
 import { SubscriptionPassAbi } from "../../src/contracts/abi.ts"
@@ -35,7 +35,7 @@ export const deploy = (stack: Stack, scenario: string) =>
       monthly_limits: { requests: 1000 },
       features: ["api"]
     })
-    return { ...names, service, url: stack.postgres.url(names.database), user: (i: number) => `${scenario}-user-${i}` }
+    return { ...names, service, url: stack.postgres.url(names.database) }
   })
 
 export type Deployment = Effect.Effect.Success<ReturnType<typeof deploy>>

@@ -21,23 +21,23 @@ const pause = (random: Random, min: number, max: number) => Effect.sleep(`${rand
 const times = (n: number, one: (i: number) => Effect.Effect<void, unknown>) =>
   Effect.forEach(Array.from({ length: n }, (_, i) => i), one, { discard: true }).pipe(Effect.as(n))
 
-/** SIGKILL the service, start it again at once or after a moment; the next kill comes 0.5–3 s after it is healthy. */
+/** SIGKILL the service, start it again at once or after a moment; the next kill comes 0.3–2 s after it is healthy. */
 export const serviceKills = (n: number) => ({ deployment, random }: FaultContext) =>
   times(n, () =>
     Effect.gen(function*() {
-      yield* pause(random, 500, 3000)
+      yield* pause(random, 300, 2000)
       yield* deployment.service.kill
       yield* pause(random, 0, 1000)
       yield* deployment.service.start
     }))
 
-/** SIGKILL nats-server, down for 0.5–3 s, started again on the same port and store. */
+/** SIGKILL nats-server, down for 0.5–2.5 s, started again on the same port and store. */
 export const natsKills = (n: number) => ({ random, stack }: FaultContext) =>
   times(n, () =>
     Effect.gen(function*() {
-      yield* pause(random, 2000, 5000)
+      yield* pause(random, 1500, 4000)
       yield* stack.nats.kill
-      yield* pause(random, 500, 3000)
+      yield* pause(random, 500, 2500)
       yield* stack.nats.start
     }))
 
@@ -45,17 +45,17 @@ export const natsKills = (n: number) => ({ random, stack }: FaultContext) =>
 export const postgresRestarts = (n: number) => ({ random, stack }: FaultContext) =>
   times(n, (i) =>
     Effect.gen(function*() {
-      yield* pause(random, 2000, 5000)
+      yield* pause(random, 1500, 4000)
       yield* stack.postgres.restart(i % 2 === 0 ? "fast" : "immediate")
     }))
 
-/** The primary RPC endpoint refuses connections for 1–5 s (open ones reset), then comes back on the same port. */
+/** The primary RPC endpoint refuses connections for 1–3 s (open ones reset), then comes back on the same port. */
 export const rpcOutages = (n: number) => ({ random, stack }: FaultContext) =>
   times(n, () =>
     Effect.gen(function*() {
-      yield* pause(random, 1500, 4000)
+      yield* pause(random, 1000, 3000)
       yield* stack.gate.kill
-      yield* pause(random, 1000, 5000)
+      yield* pause(random, 1000, 3000)
       yield* stack.gate.revive
     }))
 
@@ -66,7 +66,7 @@ export const rpcOutages = (n: number) => ({ random, stack }: FaultContext) =>
 export const reorgs = (n: number) => ({ random, stack, workload }: FaultContext) =>
   times(n, () =>
     Effect.gen(function*() {
-      yield* pause(random, 1000, 3000)
+      yield* pause(random, 800, 2500)
       const depth = random.int(1, CONFIRMATIONS + 3)
       const head = yield* stack.chain.head
       const inReplaced = (yield* workload.orders).filter((o) => o.block !== undefined && o.block > head - BigInt(depth))

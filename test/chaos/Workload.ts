@@ -35,6 +35,8 @@ export interface Order {
 export class WorkloadProblem extends Data.TaggedError("WorkloadProblem")<{ readonly message: string }> {}
 
 export interface WorkloadOptions {
+  /** Users are `<users>-<n>`, one order each. */
+  readonly users: string
   readonly seed: number
   /** Payments started per second, across all payers. */
   readonly rate: number
@@ -91,7 +93,7 @@ export const startWorkload = (stack: Stack, deployment: Deployment, options: Wor
 
     const pay = (index: number, account: number) =>
       Effect.gen(function*() {
-        const user = deployment.user(index)
+        const user = `${options.users}-${index}`
         const view = yield* checkout(user, account)
         const tx = view.payload.transactions[0]
         if (tx === undefined) return yield* new WorkloadProblem({ message: `checkout for ${user} has no transaction` })

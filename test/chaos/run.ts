@@ -8,6 +8,7 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Duration, Effect, Logger, LogLevel } from "effect"
+import { deploy } from "./Deployment.ts"
 import { natsKills, postgresRestarts, reorgs, resendDropped, rpcOutages, serviceKills } from "./Faults.ts"
 import { hostileWebhooks } from "./hostile.ts"
 import { passed, type ScenarioResult, scenarioLine } from "./Scenario.ts"
@@ -22,12 +23,12 @@ const wanted = (key: string) => only === undefined || only.includes(key)
 
 const n = (full: number, brief: number) => (short ? brief : full)
 
-const scenarios: ReadonlyArray<readonly [string, ScenarioSpec]> = [
-  ["kills", { name: "service SIGKILL", inject: serviceKills(n(20, 5)) }],
-  ["nats", { name: "NATS killed", inject: natsKills(n(4, 2)) }],
-  ["postgres", { name: "PostgreSQL restarted", inject: postgresRestarts(n(4, 2)) }],
-  ["rpc", { name: "primary RPC down", inject: rpcOutages(n(6, 3)) }],
-  ["reorgs", { name: "reorgs", inject: reorgs(n(12, 4)), after: resendDropped }]
+const scenarios: ReadonlyArray<ScenarioSpec> = [
+  { key: "kills", name: "service SIGKILL", inject: serviceKills(n(20, 5)) },
+  { key: "nats", name: "NATS killed", inject: natsKills(n(4, 2)) },
+  { key: "postgres", name: "PostgreSQL restarted", inject: postgresRestarts(n(4, 2)) },
+  { key: "rpc", name: "primary RPC down", inject: rpcOutages(n(6, 3)) },
+  { key: "reorgs", name: "reorgs", inject: reorgs(n(12, 4)), after: resendDropped }
 ]
 
 const say = (line: string) => Effect.sync(() => console.error(line))
@@ -39,13 +40,15 @@ const report = (result: ScenarioResult) =>
   })
 
 const faultScenarios = Effect.gen(function*() {
+  const chosen = scenarios.filter((s) => wanted(s.key))
+  if (chosen.length === 0) return []
   const stack = yield* startStack(process.argv.includes("--tsx") ? "tsx" : "auto")
-  yield* say(`chaos: service runs as ${stack.runner}; logs in ${stack.logs}`)
+  const deployment = yield* deploy(stack, "chaos")
+  yield* say(`chaos: service runs as ${stack.runner}; its log is ${deployment.service.log}`)
   const options = { seed, rate: n(12, 6), settleBound: Duration.seconds(n(120, 60)) }
   const results: Array<ScenarioResult> = []
-  for (const [index, [key, spec]] of scenarios.entries()) {
-    if (!wanted(key)) continue
-    const result = yield* runScenario(stack, spec, options, index)
+  for (const spec of chosen) {
+    const result = yield* runScenario(stack, deployment, spec, options, scenarios.indexOf(spec))
     yield* report(result)
     results.push(result)
   }
