@@ -38,9 +38,10 @@ const chainAgreement = (orders: ReadonlyArray<Order>, paid: ReadonlyArray<Order>
       GROUP BY user_id`.pipe(Effect.flatMap(Active))).map((r) => [r.user_id, r.n]))
     const confirmedUsers = new Set([...rows.values()].filter((r) => r.status === "confirmed").map((r) => r.user_id))
     const offSubscriptions = orders.filter((o) => (active.get(o.user) ?? 0) !== (confirmedUsers.has(o.user) ? 1 : 0))
+    const some = (os: ReadonlyArray<Order>) => os.slice(0, 3).map((o) => `${o.transactionId} (order ${o.orderId})`).join(", ")
     return [
-      ...(phantom.length > 0 ? [`${phantom.length} orders confirmed with no mint on the canonical chain`] : []),
-      ...(misbooked.length > 0 ? [`${misbooked.length} orders whose treasury postings differ from what the chain says was paid`] : []),
+      ...(phantom.length > 0 ? [`${phantom.length} orders confirmed with no mint on the canonical chain: ${some(phantom)}`] : []),
+      ...(misbooked.length > 0 ? [`${misbooked.length} orders whose treasury postings differ from what the chain says was paid: ${some(misbooked)}`] : []),
       ...((twice?.n ?? 0) > 0 ? [`${twice?.n} postings written twice in one ledger transaction`] : []),
       ...(offSubscriptions.length > 0 ? [`${offSubscriptions.length} users whose active subscriptions do not match their confirmed payment`] : [])
     ]

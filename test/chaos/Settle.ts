@@ -1,6 +1,7 @@
 /**
- * After the faults stop: the service is given a bounded time to catch up, until every order the chain holds is
- * confirmed, the durable consumers hold nothing and the outbox is drained, or the bound passes.
+ * After the faults stop: the service is given a bounded time to catch up, until the orders it holds confirmed are
+ * exactly those the chain holds (a payment a deep reorg took back must be reversed), the durable consumers hold
+ * nothing and the outbox is drained, or the bound passes.
  */
 import { SqlClient } from "@effect/sql"
 import { type Duration, Effect, Schedule, Schema } from "effect"
@@ -10,22 +11,24 @@ import type { Order } from "./Workload.ts"
 
 const Confirmed = Schema.Array(Schema.Struct({ id: Schema.String }))
 
-const settledNow = (paid: ReadonlyArray<Order>, natsUrl: string, prefix: string) =>
+const settledNow = (orders: ReadonlyArray<Order>, paid: ReadonlyArray<Order>, natsUrl: string, prefix: string) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const ids = paid.map((o) => o.transactionId)
+    const ids = orders.map((o) => o.transactionId)
     const confirmed = ids.length === 0 ? [] : yield* sql`SELECT id::text AS id FROM payment_transactions
       WHERE status = 'confirmed' AND id::text IN ${sql.in(ids)}`.pipe(Effect.flatMap(Schema.decodeUnknown(Confirmed)))
+    const paidIds = new Set(paid.map((o) => o.transactionId))
     const js = yield* jetStreamState(natsUrl, prefix)
     const outbox = yield* outboxDrained
-    return confirmed.length === ids.length && js.consumers.every((c) => c.unacked === 0) && outbox.pending === 0
+    return confirmed.length === paidIds.size && confirmed.every((c) => paidIds.has(c.id)) &&
+      js.consumers.every((c) => c.unacked === 0) && outbox.pending === 0
   })
 
 /** Waits (polling once a second) until settled or `bound` passes; how long it took. */
-export const settle = (paid: ReadonlyArray<Order>, natsUrl: string, prefix: string, bound: Duration.DurationInput) =>
+export const settle = (orders: ReadonlyArray<Order>, paid: ReadonlyArray<Order>, natsUrl: string, prefix: string, bound: Duration.DurationInput) =>
   Effect.gen(function*() {
     const started = performance.now()
-    yield* settledNow(paid, natsUrl, prefix).pipe(
+    yield* settledNow(orders, paid, natsUrl, prefix).pipe(
       Effect.orElseSucceed(() => false),
       Effect.repeat({ schedule: Schedule.spaced("1 second").pipe(Schedule.upTo(bound)), until: (done) => done })
     )

@@ -40,6 +40,7 @@ export const runScenario = (stack: Stack, deployment: Deployment, spec: Scenario
     const startsBefore = (yield* deployment.service.starts).length
     yield* keepMining(stack.chain, "1 second")
     const workload = yield* startWorkload(stack, deployment, { users: spec.key, seed: options.seed + index, rate: options.rate })
+    yield* workload.begin(10)
     const ctx: FaultContext = { stack, deployment, workload, random: seeded(options.seed * 31 + index) }
     const faults = yield* spec.inject(ctx).pipe(Effect.either)
     const injected = performance.now()
@@ -51,7 +52,7 @@ export const runScenario = (stack: Stack, deployment: Deployment, spec: Scenario
     const orders = yield* workload.orders
     const paid = yield* paidOnChain(stack.chain, orders)
     const db = PgClient.layer({ url: Redacted.make(deployment.url), maxConnections: 2 })
-    const settledIn = yield* settle(paid, stack.nats.url, deployment.prefix, options.settleBound).pipe(Effect.provide(db))
+    const settledIn = yield* settle(orders, paid, stack.nats.url, deployment.prefix, options.settleBound).pipe(Effect.provide(db))
     const found = yield* findings(orders, paid).pipe(Effect.provide(db))
     const js = yield* jetStreamState(stack.nats.url, deployment.prefix)
     const workloadProblems = yield* workload.problems
