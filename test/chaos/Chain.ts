@@ -1,0 +1,109 @@
+/**
+ * The suite's chain: anvil with the reference contracts (quote signer: a fresh key, as a production start demands),
+ * viem clients talking to anvil directly, a block mined every interval, and anvil_reorg for the reorg scenario.
+ */
+import { Data, type Duration, Effect, Schema, type Scope } from "effect"
+import { createPublicClient, createTestClient, createWalletClient, type Hex, http, type TransactionReceipt } from "viem"
+import { generatePrivateKey } from "viem/accounts"
+import { SubscriptionPassAbi } from "../../src/contracts/abi.ts"
+import { freePort } from "../../src/devnet/Anvil.ts"
+import { devnetChain } from "../../src/devnet/Deploy.ts"
+import { Devnet, type DevnetInfo } from "../../src/devnet/Devnet.ts"
+import { devAccount } from "../support/anvil.ts"
+
+export class ChainError extends Data.TaggedError("ChainError")<{ readonly cause: unknown }> {}
+
+const call = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (cause) => new ChainError({ cause }) })
+
+export const startChain = Effect.gen(function*() {
+  const signerKey = generatePrivateKey()
+  const info: DevnetInfo = yield* Devnet.start({ port: yield* freePort, signerPrivateKey: signerKey }).pipe(Effect.orDie)
+  const chain = devnetChain(info.rpc_url, info.chain_id)
+  const transport = http(info.rpc_url, { retryCount: 0, timeout: 10_000 })
+  const publicClient = createPublicClient({ chain, transport })
+  const testClient = createTestClient({ mode: "anvil", chain, transport })
+  const wallets = new Map<number, ReturnType<typeof walletOf>>()
+  const walletOf = (account: number) => createWalletClient({ chain, transport, account: devAccount(account) })
+  const wallet = (account: number) => {
+    const w = wallets.get(account) ?? walletOf(account)
+    wallets.set(account, w)
+    return w
+  }
+
+  /** Signs the checkout's mint without sending it, so the same transaction can be mined again after a reorg. */
+  const signMint = (account: number, tx: { readonly to: string; readonly data: string; readonly value: string; readonly gas: string }) =>
+    call(async () => {
+      const w = wallet(account)
+      const request = await w.prepareTransactionRequest({
+        to: tx.to as Hex,
+        data: tx.data as Hex,
+        value: BigInt(tx.value),
+        gas: BigInt(tx.gas),
+        chain
+      })
+      return w.signTransaction(request)
+    })
+
+  const sendRaw = (raw: Hex) => call(() => publicClient.sendRawTransaction({ serializedTransaction: raw }))
+
+  /** The receipt once mined; none if it is not mined within `timeoutMs` (a reorg may have dropped it). */
+  const receipt = (hash: Hex, timeoutMs: number): Effect.Effect<TransactionReceipt | undefined> =>
+    call(() => publicClient.waitForTransactionReceipt({ hash, pollingInterval: 50, timeout: timeoutMs, retryCount: 0 })).pipe(
+      Effect.orElseSucceed(() => undefined)
+    )
+
+  const mine = (blocks = 1) => call(() => testClient.mine({ blocks }))
+
+  const head = call(() => publicClient.getBlockNumber())
+
+  /** anvil_reorg: the `depth` newest blocks are replaced; `raws` are mined again in the first new block. */
+  const reorg = (depth: number, raws: ReadonlyArray<Hex>) =>
+    call(() =>
+      testClient.request<{ Parameters: [number, Array<readonly [Hex, number]>]; ReturnType: null }>({
+        method: "anvil_reorg",
+        params: [depth, raws.map((raw) => [raw, 0] as const)]
+      })
+    )
+
+  /** What the chain says: has the contract used this order id (a successful mint on the canonical chain)? */
+  const orderUsed = (orderId: string) =>
+    call(() =>
+      publicClient.readContract({
+        address: info.contract_address,
+        abi: SubscriptionPassAbi,
+        functionName: "usedOrders",
+        args: [orderId as Hex]
+      })
+    )
+
+  const TxPool = Schema.Struct({ pending: Schema.String, queued: Schema.String })
+  /**
+   * Makes the chain final for the checks: what the mempool holds is mined, and what can never be (a nonce gap left by
+   * a reorg) is dropped, so no order becomes paid after the scenario has read the chain.
+   */
+  const drainMempool = Effect.gen(function*() {
+    for (let i = 0; i < 20; i++) {
+      const pool = yield* call(() => testClient.request<{ Parameters: []; ReturnType: unknown }>({ method: "txpool_status", params: [] })).pipe(
+        Effect.flatMap(Schema.decodeUnknown(TxPool)),
+        Effect.mapError((cause) => new ChainError({ cause }))
+      )
+      if (BigInt(pool.pending) + BigInt(pool.queued) === 0n) return
+      yield* mine(1)
+    }
+    yield* call(() => testClient.request<{ Parameters: []; ReturnType: unknown }>({ method: "anvil_dropAllTransactions", params: [] }))
+  })
+
+  return { info, drainMempool, signerKey, wallet, signMint, sendRaw, receipt, mine, head, reorg, orderUsed } as const
+})
+
+export type Chain = Effect.Effect.Success<typeof startChain>
+
+/** Mines a block every `interval` until the scope closes, so confirmations keep coming between payments. */
+export const keepMining = (chain: Chain, interval: Duration.DurationInput): Effect.Effect<void, never, Scope.Scope> =>
+  chain.mine().pipe(
+    Effect.ignore,
+    Effect.zipRight(Effect.sleep(interval)),
+    Effect.forever,
+    Effect.forkScoped,
+    Effect.asVoid
+  )

@@ -1,0 +1,88 @@
+/**
+ * The faults, each injected at seeded random moments while payments stream in; each returns how many it injected and
+ * leaves the component running again.
+ */
+import { Effect } from "effect"
+import type { Hex } from "viem"
+import type { Deployment } from "./Deployment.ts"
+import type { Random } from "./Random.ts"
+import { CONFIRMATIONS, type Stack } from "./Stack.ts"
+import type { Workload } from "./Workload.ts"
+
+export interface FaultContext {
+  readonly stack: Stack
+  readonly deployment: Deployment
+  readonly workload: Workload
+  readonly random: Random
+}
+
+const pause = (random: Random, min: number, max: number) => Effect.sleep(`${random.millis(min, max)} millis`)
+
+const times = (n: number, one: (i: number) => Effect.Effect<void, unknown>) =>
+  Effect.forEach(Array.from({ length: n }, (_, i) => i), one, { discard: true }).pipe(Effect.as(n))
+
+/** SIGKILL the service, start it again at once or after a moment; the next kill comes 0.3–2 s after it is healthy. */
+export const serviceKills = (n: number) => ({ deployment, random }: FaultContext) =>
+  times(n, () =>
+    Effect.gen(function*() {
+      yield* pause(random, 300, 2000)
+      yield* deployment.service.kill
+      yield* pause(random, 0, 1000)
+      yield* deployment.service.start
+    }))
+
+/** SIGKILL nats-server, down for 0.5–2.5 s, started again on the same port and store. */
+export const natsKills = (n: number) => ({ random, stack }: FaultContext) =>
+  times(n, () =>
+    Effect.gen(function*() {
+      yield* pause(random, 1500, 4000)
+      yield* stack.nats.kill
+      yield* pause(random, 500, 2500)
+      yield* stack.nats.start
+    }))
+
+/** pg_ctl restart, alternating a clean fast shutdown and an immediate one (a crash recovered from the WAL). */
+export const postgresRestarts = (n: number) => ({ random, stack }: FaultContext) =>
+  times(n, (i) =>
+    Effect.gen(function*() {
+      yield* pause(random, 1500, 4000)
+      yield* stack.postgres.restart(i % 2 === 0 ? "fast" : "immediate")
+    }))
+
+/** The primary RPC endpoint refuses connections for 1–3 s (open ones reset), then comes back on the same port. */
+export const rpcOutages = (n: number) => ({ random, stack }: FaultContext) =>
+  times(n, () =>
+    Effect.gen(function*() {
+      yield* pause(random, 1000, 3000)
+      yield* stack.gate.kill
+      yield* pause(random, 1000, 3000)
+      yield* stack.gate.revive
+    }))
+
+/**
+ * anvil_reorg of depth 1 to CONFIRMATIONS + 3 while payments confirm: the newest blocks are replaced, and each mint
+ * they held is mined again in the new blocks with probability 1/2 (the rest stay dropped until `resendDropped`).
+ */
+export const reorgs = (n: number) => ({ random, stack, workload }: FaultContext) =>
+  times(n, () =>
+    Effect.gen(function*() {
+      yield* pause(random, 800, 2500)
+      const depth = random.int(1, CONFIRMATIONS + 3)
+      const head = yield* stack.chain.head
+      const inReplaced = (yield* workload.orders).filter((o) => o.block !== undefined && o.block > head - BigInt(depth))
+      const again: ReadonlyArray<Hex> = inReplaced.filter(() => random.chance(0.5)).map((o) => o.raw)
+      // Mints of one payer must go back in nonce order; when anvil refuses the set, the reorg drops them all.
+      yield* stack.chain.reorg(depth, again).pipe(Effect.orElse(() => stack.chain.reorg(depth, [])))
+    }))
+
+/** After the reorgs: every mint the chain does not hold is sent again where its nonce still allows; how many were. */
+export const resendDropped = ({ stack, workload }: FaultContext) =>
+  Effect.gen(function*() {
+    let resent = 0
+    for (const order of yield* workload.orders) {
+      if (yield* stack.chain.orderUsed(order.orderId)) continue
+      const sent = yield* Effect.either(stack.chain.sendRaw(order.raw))
+      if (sent._tag === "Right") resent++
+    }
+    return resent
+  })
