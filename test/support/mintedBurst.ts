@@ -1,16 +1,16 @@
 /**
- * The backfill bench's chain: a fresh anvil holding `events` Minted logs, `perBlock` to a block, emitted by the
- * MintedBurst helper (compiled here with solc-js) so setup takes seconds, not one signed quote per event.
+ * A chain full of `Minted` logs for listener tests and the backfill bench: a fresh anvil with the MintedBurst helper
+ * (compiled here with solc-js), one block per burst, so thousands of events take a few seconds to set up instead of a
+ * signed quote and a payment each.
  */
 import { Effect, type Scope } from "effect"
-import { createRequire } from "node:module"
 import { readFileSync } from "node:fs"
-import { fileURLToPath } from "node:url"
+import { createRequire } from "node:module"
 import { type Abi, createPublicClient, createWalletClient, getAddress, type Hex, http } from "viem"
 import { freePort, start as startAnvil } from "../../src/devnet/Anvil.ts"
 import { devnetChain } from "../../src/devnet/Deploy.ts"
 import { DevnetChainId } from "../../src/devnet/Devnet.ts"
-import { devAccount } from "../support/anvil.ts"
+import { devAccount } from "./anvil.ts"
 
 interface Solc {
   readonly compile: (input: string) => string
@@ -20,31 +20,38 @@ interface SolcOutput {
   readonly contracts?: Record<string, Record<string, { readonly abi: Abi; readonly evm: { readonly bytecode: { readonly object: string } } }>>
 }
 
-const compileBurst = Effect.sync(() => {
+const compileMintedBurst = Effect.sync(() => {
   const solc: Solc = createRequire(import.meta.url)("solc")
-  const source = readFileSync(fileURLToPath(new URL("./MintedBurst.sol", import.meta.url)), "utf8")
+  const content = readFileSync(new URL("./contracts/MintedBurst.sol", import.meta.url), "utf8")
   const output = JSON.parse(solc.compile(JSON.stringify({
     language: "Solidity",
-    sources: { "MintedBurst.sol": { content: source } },
+    sources: { "MintedBurst.sol": { content } },
     settings: { optimizer: { enabled: true, runs: 200 }, evmVersion: "paris", outputSelection: { "*": { "*": ["abi", "evm.bytecode.object"] } } }
   }))) as SolcOutput
   const problems = (output.errors ?? []).filter((e) => e.severity === "error")
   const contract = output.contracts?.["MintedBurst.sol"]?.["MintedBurst"]
-  if (problems.length > 0 || contract === undefined) throw new Error(`MintedBurst.sol: ${problems.map((p) => p.formattedMessage).join("\n")}`)
+  if (problems.length > 0 || contract === undefined) throw new Error(`MintedBurst: ${problems.map((p) => p.formattedMessage).join("\n")}`)
   return { abi: contract.abi, bytecode: `0x${contract.evm.bytecode.object}` as Hex }
 })
 
-export interface BackfillChain {
+export interface BurstChain {
   readonly rpcUrl: string
   readonly chainId: number
+  /** MintedBurst's address (checksummed); its logs decode with SubscriptionPassAbi. */
   readonly address: `0x${string}`
-  /** First and last block holding the bench's logs. */
+  /** First and last block holding the bursts' logs. */
   readonly fromBlock: bigint
   readonly toBlock: bigint
+  readonly events: number
+  /** Mines `n` empty blocks. */
+  readonly mine: (n: number) => Effect.Effect<void>
 }
 
-/** Starts anvil (stopped with the scope), deploys MintedBurst and emits `events` Minted logs, `perBlock` a block. */
-export const backfillChain = (events: number, perBlock: number): Effect.Effect<BackfillChain, unknown, Scope.Scope> =>
+/**
+ * Starts anvil (stopped with the scope), deploys MintedBurst and mines one block per entry of `bursts`, holding that
+ * many Minted logs (order ids and pass ids count up from 0).
+ */
+export const burstChain = (bursts: ReadonlyArray<number>): Effect.Effect<BurstChain, never, Scope.Scope> =>
   Effect.gen(function*() {
     const port = yield* freePort
     const anvil = yield* startAnvil({ port, chainId: DevnetChainId })
@@ -53,30 +60,41 @@ export const backfillChain = (events: number, perBlock: number): Effect.Effect<B
     const account = devAccount(0)
     const wallet = createWalletClient({ account, chain, transport })
     const client = createPublicClient({ chain, transport })
-    const { abi, bytecode } = yield* compileBurst
+    const { abi, bytecode } = yield* compileMintedBurst
     const deployed = yield* Effect.promise(() => wallet.deployContract({ abi, bytecode }))
     const receipt = yield* Effect.promise(() => client.waitForTransactionReceipt({ hash: deployed, pollingInterval: 20 }))
     const address = getAddress(receipt.contractAddress!)
     const nonce = yield* Effect.promise(() => client.getTransactionCount({ address: account.address }))
+    const mineBlocks = (n: number) =>
+      Effect.promise(() => client.request<{ Parameters: [Hex]; ReturnType: null }>({ method: "anvil_mine", params: [`0x${n.toString(16)}`] }))
+    // Automine off: each burst is sent, then mined into a block of its own.
+    yield* Effect.promise(() => client.request<{ Parameters: [boolean]; ReturnType: null }>({ method: "evm_setAutomine", params: [false] }))
     const fromBlock = (yield* Effect.promise(() => client.getBlockNumber({ cacheTime: 0 }))) + 1n
-    // Automine: each burst is a block (anvil may put two in one). Signed locally with explicit nonce and gas, sent without waiting in between.
-    const blocks = Math.ceil(events / perBlock)
-    const gas = 60_000n + 3_000n * BigInt(perBlock)
-    const hashes = yield* Effect.forEach(Array.from({ length: blocks }, (_, i) => i), (i) =>
-      Effect.promise(() =>
+    let first = 0
+    for (const [i, count] of bursts.entries()) {
+      yield* Effect.promise(() =>
         wallet.writeContract({
           address,
           abi,
           functionName: "burst",
-          args: [BigInt(i * perBlock), BigInt(Math.min(perBlock, events - i * perBlock))],
+          args: [BigInt(first), BigInt(count)],
           nonce: nonce + i,
-          gas,
+          gas: 60_000n + 3_000n * BigInt(count),
           maxFeePerGas: 10n ** 10n,
           maxPriorityFeePerGas: 1n
         })
-      ), { concurrency: 1 })
-    // anvil may answer a send before its block is stored: the last receipt means every burst is mined.
-    yield* Effect.promise(() => client.waitForTransactionReceipt({ hash: hashes.at(-1)!, pollingInterval: 20 }))
+      )
+      yield* mineBlocks(1)
+      first += count
+    }
     const toBlock = yield* Effect.promise(() => client.getBlockNumber({ cacheTime: 0 }))
-    return { rpcUrl: anvil.rpcUrl, chainId: anvil.chainId, address, fromBlock, toBlock }
-  })
+    return {
+      rpcUrl: anvil.rpcUrl,
+      chainId: anvil.chainId,
+      address,
+      fromBlock,
+      toBlock,
+      events: first,
+      mine: (n: number) => Effect.asVoid(mineBlocks(n))
+    }
+  }).pipe(Effect.orDie)
