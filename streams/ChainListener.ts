@@ -1,4 +1,4 @@
-import { Config, Duration, Effect, FiberMap, Layer, Metric, Option, Ref, Schedule } from "effect"
+import { Config, Duration, Effect, Fiber, FiberMap, Layer, Metric, Option, Ref, Schedule } from "effect"
 import type { Log } from "viem"
 import { decodePassEvent } from "../src/contracts/PassEvents.ts"
 import { ChainLogs } from "../services/ChainLogs.ts"
@@ -40,6 +40,15 @@ export const ListenerConfig = Config.all({
 /** After a tick: `more` when the head is further on (tick again at once), `idle` to wait a poll. */
 export type TickOutcome = "more" | "idle"
 
+/** A log read started ahead of its tick, for the contracts and first block `key` names. */
+interface Prefetch {
+  readonly key: string
+  readonly upTo: bigint
+  readonly fiber: Fiber.RuntimeFiber<{ readonly logs: ReadonlyArray<Log>; readonly to: bigint }, RpcError | UnknownNetwork>
+}
+
+const rangeKey = (addresses: ReadonlyArray<string>, from: bigint) => `${from}:${addresses.join(",")}`
+
 /**
  * One network's listener: a stateless `eth_getLogs` poller over the registered contracts with a cursor in
  * PostgreSQL. A block whose parent hash does not match the cursor is a reorg: the listener walks back to the
@@ -59,9 +68,29 @@ export const makeListener = (network: string) =>
     const shortChain = yield* makeShortChainGuard(network, config.shortChainTimeout)
     const policy = { maxRange: BigInt(Math.max(1, config.maxRange)), targetLogs: Math.max(1, config.targetLogs) }
     const span = yield* Ref.make(policy.maxRange)
+    const ahead = yield* Ref.make(Option.none<Prefetch>())
 
     const publishAll = (events: ReadonlyArray<ChainEvent>) =>
-      Effect.forEach(events, (event) => nats.publishMessage(ChainStream, event), { concurrency: config.publishWindow, discard: true })
+      events.length === 0 ? Effect.void : Effect.asVoid(nats.publishMessages(ChainStream, events, config.publishWindow))
+
+    /**
+     * The logs of [from, upTo] (or the prefix the provider answers): the read started ahead while the previous range
+     * was published, when it starts where this one does, or a fresh read. Every check on them comes after, as usual.
+     */
+    const readLogs = (addresses: ReadonlyArray<`0x${string}`>, from: bigint, upTo: bigint) =>
+      Effect.gen(function*() {
+        const pending = yield* Ref.getAndSet(ahead, Option.none())
+        if (Option.isSome(pending)) {
+          const { fiber, key } = pending.value
+          if (key === rangeKey(addresses, from) && pending.value.upTo <= upTo) return yield* Fiber.join(fiber)
+          yield* Fiber.interrupt(fiber)
+        }
+        return yield* chainLogs.prefix(network, addresses, from, upTo)
+      })
+
+    const readAhead = (addresses: ReadonlyArray<`0x${string}`>, from: bigint, upTo: bigint) =>
+      Effect.flatMap(Effect.fork(chainLogs.prefix(network, addresses, from, upTo)), (fiber) =>
+        Ref.set(ahead, Option.some({ key: rangeKey(addresses, from), upTo, fiber })))
 
     const blockAt = (n: bigint): Effect.Effect<Cursor, RpcError | UnknownNetwork> =>
       Effect.map(rpc.block(network, n), (b) => ({ blockNumber: n, blockHash: b.hash! }))
@@ -172,9 +201,8 @@ export const makeListener = (network: string) =>
       const from = cursor.blockNumber + 1n
       const wanted = yield* Ref.get(span)
       const upTo = head < from + wanted - 1n ? head : from + wanted - 1n
-      const read = watched.length === 0
-        ? { logs: [], to: upTo }
-        : yield* chainLogs.prefix(network, watched.map((c) => c.address), from, upTo)
+      const addresses = watched.map((c) => c.address)
+      const read = watched.length === 0 ? { logs: [], to: upTo } : yield* readLogs(addresses, from, upTo)
       const to = read.to
       // A payment settled from a webhook in a block not scanned yet may sit on a fork that has since lost, with no
       // rewind to notice it: its removal goes out now and the processor re-checks it against the chain.
@@ -192,6 +220,10 @@ export const makeListener = (network: string) =>
       }
       // A log from a block that is no longer the one at its height means a reorg mid-scan: try again next tick.
       if (read.logs.some((l) => heads.get(l.blockNumber!)?.hash !== l.blockHash)) return "idle"
+      const next = nextSpan(policy, { span: wanted, answered: to - from + 1n, logs: read.logs.length, refused: to < upTo })
+      yield* Ref.set(span, next)
+      // Far behind: the next range's logs are read while this one is published and recorded.
+      if (to < head && addresses.length > 0) yield* readAhead(addresses, to + 1n, head < to + next ? head : to + next)
       yield* publishAll(settled.filter((p) => heads.get(p.blockNumber)?.hash !== p.blockHash).map(removal(net.chain_id)))
       const reads = readsOf(read.logs, watched)
       yield* publishAll(reads.map(eventOf(net.chain_id, false)))
@@ -199,7 +231,9 @@ export const makeListener = (network: string) =>
       yield* countEvents(reads)
       yield* state.trim(network, to - BigInt(config.reorgWindow))
       yield* Metric.set(labelled(chainListenerLagBlocks, { network }), Number(head - to))
-      yield* Ref.set(span, nextSpan(policy, { span: wanted, answered: to - from + 1n, logs: read.logs.length, refused: to < upTo }))
+      yield* Effect.logDebug("range scanned").pipe(
+        Effect.annotateLogs({ from_block: from.toString(), to_block: to.toString(), logs: read.logs.length, head: head.toString() })
+      )
       return to < head ? "more" : "idle"
     }).pipe(Effect.withSpan("ChainListener.tick", { attributes: { network } }))
 

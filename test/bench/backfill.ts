@@ -79,7 +79,9 @@ const ListenerFigures = Schema.parseJson(Schema.Struct({ seconds: Schema.Number,
 /** Runs the listener process until its cursor reaches the chain's last block; its one JSON line, decoded. */
 const runListener = (env: Record<string, string>) =>
   Effect.async<typeof ListenerFigures.Type, Error>((resume) => {
-    const child = spawn(process.execPath, ["--import", "tsx", LISTENER], {
+    const profile = process.env["BACKFILL_CPU_PROF"]
+    const flags = profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profile}`]
+    const child = spawn(process.execPath, [...flags, "--import", "tsx", LISTENER], {
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"]
     })
@@ -89,6 +91,7 @@ const runListener = (env: Record<string, string>) =>
     child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d))
     child.once("close", (code) => {
       const last = out.trim().split("\n").filter((l) => l.startsWith("{")).at(-1)
+      if (process.env["BACKFILL_DEBUG"] === "1") console.error(out)
       if (code !== 0 || last === undefined) return resume(Effect.fail(new Error(`listener exited ${code}: ${(err || out).slice(-1500)}`)))
       resume(Effect.mapError(Schema.decode(ListenerFigures)(last), (e) => new Error(String(e))))
     })

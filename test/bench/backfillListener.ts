@@ -26,12 +26,12 @@ const run = Effect.gen(function*() {
   yield* cursor.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (n) => n >= head }))
   const seconds = (performance.now() - started) / 1000
   const peakRssMiB = Math.round(process.resourceUsage().maxRSS / 1024)
-  yield* Effect.sync(() => console.log(JSON.stringify({ seconds, peakRssMiB })))
+  yield* Effect.sync(() => console.log(`\n${JSON.stringify({ seconds, peakRssMiB })}`))
 })
 
 run.pipe(
   Effect.scoped,
   Effect.provide(Layer.mergeAll(Nats.Default, Rpc.Default).pipe(Layer.provideMerge(PgLive))),
-  Logger.withMinimumLogLevel(LogLevel.Warning),
+  Logger.withMinimumLogLevel(process.env["BACKFILL_DEBUG"] === "1" ? LogLevel.Debug : LogLevel.Warning),
   NodeRuntime.runMain
 )
