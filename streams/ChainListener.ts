@@ -1,6 +1,6 @@
 import { Config, Duration, Effect, Fiber, FiberMap, Layer, Metric, Option, Ref, Schedule } from "effect"
 import type { Log } from "viem"
-import { decodePassEvent } from "../src/contracts/PassEvents.ts"
+import { passEventNamer } from "../src/contracts/PassEvents.ts"
 import { ChainLogs } from "../services/ChainLogs.ts"
 import { ChainState, type Cursor, type PublishedLog } from "../services/ChainState.ts"
 import { type Contract, Contracts } from "../services/Contracts.ts"
@@ -142,22 +142,22 @@ export const makeListener = (network: string) =>
         }))
       })
 
-    /** The logs of watched contracts that decode as pass events, as the listener publishes and records them. */
+    /** The logs of watched contracts that are pass events, as the listener publishes and records them. */
     const readsOf = (logs: ReadonlyArray<Log>, watched: ReadonlyArray<Contract>) => {
-      const byAddress = new Map<string, Contract>(watched.map((c) => [c.address, c] as const))
+      const byAddress = new Map(watched.map((c) => [c.address as string, { contract: c, nameOf: passEventNamer(c.abi) }] as const))
       const reads: Array<PublishedLog & { readonly slug: string }> = []
       for (const log of [...logs].sort((a, b) => Number(a.blockNumber! - b.blockNumber!) || a.logIndex! - b.logIndex!)) {
-        const contract = byAddress.get(log.address.toLowerCase())
-        const decoded = contract ? decodePassEvent(contract.abi, log) : Option.none()
-        if (contract === undefined || Option.isNone(decoded)) continue
+        const source = byAddress.get(log.address.toLowerCase())
+        const name = source ? source.nameOf(log) : Option.none()
+        if (source === undefined || Option.isNone(name)) continue
         reads.push({
           blockNumber: log.blockNumber!,
           blockHash: log.blockHash!,
           txHash: log.transactionHash!,
           logIndex: log.logIndex!,
-          contract: contract.address,
-          event: decoded.value.eventName,
-          slug: contract.slug
+          contract: source.contract.address,
+          event: name.value,
+          slug: source.contract.slug
         })
       }
       return reads
