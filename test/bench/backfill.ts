@@ -4,22 +4,16 @@
  * [--per-block=100]`. The service runs as a child process (its peak RSS is its own) with the listener's defaults:
  * reorg checks on, the range starting at BILLING_LISTENER_MAX_RANGE and split on refusal.
  */
-import { NodeContext } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
-import { PgClient } from "@effect/sql-pg"
 import { jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
-import { ConfigProvider, Effect, Layer, Redacted, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { fileURLToPath } from "node:url"
-import { createPublicClient, http } from "viem"
 import { pgLayer } from "../../services/Database.ts"
-import { runMigrations } from "../../services/Migrations.ts"
 import * as Subjects from "../../services/Subjects.ts"
-import { seedFromEnvironment } from "../../src/Bootstrap.ts"
-import { SubscriptionPassAbi } from "../../src/contracts/abi.ts"
-import { burstChain, type BurstChain } from "../support/mintedBurst.ts"
+import { burstChain, burstDatabase } from "../support/mintedBurst.ts"
 import { floorFull, floorGetLogsDecode, floorGetLogsDecodeInsert } from "./backfillFloors.ts"
 
 export interface BackfillOptions {
@@ -43,36 +37,7 @@ export interface BackfillResult {
   readonly published: number
 }
 
-const SERVER = "postgres://postgres@127.0.0.1:5432"
 const LISTENER = fileURLToPath(new URL("./backfillListener.ts", import.meta.url))
-
-/** A fresh, migrated database with the network, the contract and a cursor at block 0; dropped with the scope. */
-const prepareDatabase = (chain: BurstChain) =>
-  Effect.gen(function*() {
-    const name = `billing_bench_${randomBytes(6).toString("hex")}`
-    const admin = PgClient.layer({ url: Redacted.make(`${SERVER}/postgres`), maxConnections: 1 })
-    const adminSql = <A, E>(f: (sql: PgClient.PgClient) => Effect.Effect<A, E>) => Effect.flatMap(PgClient.PgClient, f).pipe(Effect.provide(admin), Effect.orDie)
-    yield* Effect.acquireRelease(adminSql((sql) => sql`CREATE DATABASE ${sql(name)}`), () =>
-      adminSql((sql) => sql`DROP DATABASE IF EXISTS ${sql(name)} WITH (FORCE)`))
-    const url = `${SERVER}/${name}`
-    const genesis = yield* Effect.promise(() =>
-      createPublicClient({ transport: http(chain.rpcUrl) }).getBlock({ blockNumber: 0n })
-    )
-    yield* Effect.gen(function*() {
-      yield* runMigrations()
-      yield* seedFromEnvironment({ anvil: { chain_id: chain.chainId, rpc: [chain.rpcUrl], confirmations: 2, gas_cap: 1_000_000n } })
-      const sql = yield* SqlClient.SqlClient
-      yield* sql`INSERT INTO contracts (slug, network, address, abi, mint_method, burn_method, enabled)
-        VALUES ('burst', 'anvil', ${chain.address.toLowerCase()}, ${JSON.stringify(SubscriptionPassAbi)}::jsonb, 'mint', 'burn', true)`
-      yield* sql`INSERT INTO chain_cursors (network, block_number, block_hash) VALUES ('anvil', 0, ${genesis.hash})`
-      yield* sql`INSERT INTO chain_blocks (network, block_number, block_hash) VALUES ('anvil', 0, ${genesis.hash})`
-    }).pipe(
-      Effect.provide(Layer.mergeAll(pgLayer(url), NodeContext.layer)),
-      Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["BILLING_RPC_ALLOW_LOOPBACK", "true"]]))),
-      Effect.orDie
-    )
-    return url
-  })
 
 const ListenerFigures = Schema.parseJson(Schema.Struct({ seconds: Schema.Number, peakRssMiB: Schema.Number }))
 
@@ -117,7 +82,7 @@ export const backfillEffect = (options: BackfillOptions) =>
     const perBlock = options.perBlock ?? 100
     const bursts = Array.from({ length: Math.ceil(options.events / perBlock) }, (_, i) => Math.min(perBlock, options.events - i * perBlock))
     const chain = yield* burstChain(bursts)
-    const url = yield* prepareDatabase(chain)
+    const url = yield* burstDatabase(chain)
     // The floors read in chunks of about 10,000 logs: the most one answer holds under viem's 10 MB response limit.
     const floor = { chain, chunkBlocks: BigInt(Math.max(1, Math.floor(10_000 / perBlock))) }
     const bare = yield* Effect.promise(() => floorGetLogsDecode(floor))

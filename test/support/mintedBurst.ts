@@ -3,10 +3,18 @@
  * (compiled here with solc-js), one block per burst, so thousands of events take a few seconds to set up instead of a
  * signed quote and a payment each.
  */
-import { Effect, type Scope } from "effect"
+import { NodeContext } from "@effect/platform-node"
+import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { ConfigProvider, Effect, Layer, Redacted, type Scope } from "effect"
+import { randomBytes } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { type Abi, createPublicClient, createWalletClient, getAddress, type Hex, http } from "viem"
+import { pgLayer } from "../../services/Database.ts"
+import { runMigrations } from "../../services/Migrations.ts"
+import { seedFromEnvironment } from "../../src/Bootstrap.ts"
+import { SubscriptionPassAbi } from "../../src/contracts/abi.ts"
 import { freePort, start as startAnvil } from "../../src/devnet/Anvil.ts"
 import { devnetChain } from "../../src/devnet/Deploy.ts"
 import { DevnetChainId } from "../../src/devnet/Devnet.ts"
@@ -98,3 +106,36 @@ export const burstChain = (bursts: ReadonlyArray<number>): Effect.Effect<BurstCh
       mine: (n: number) => Effect.asVoid(mineBlocks(n))
     }
   }).pipe(Effect.orDie)
+
+const SERVER = "postgres://postgres@127.0.0.1:5432"
+
+/**
+ * A fresh, migrated database for a listener over `chain`: network `anvil`, MintedBurst registered as contract `burst`
+ * with the reference ABI, and the cursor at block 0. Dropped with the scope.
+ */
+export const burstDatabase = (chain: BurstChain) =>
+  Effect.gen(function*() {
+    const name = `billing_bench_${randomBytes(6).toString("hex")}`
+    const admin = PgClient.layer({ url: Redacted.make(`${SERVER}/postgres`), maxConnections: 1 })
+    const adminSql = <A, E>(f: (sql: PgClient.PgClient) => Effect.Effect<A, E>) => Effect.flatMap(PgClient.PgClient, f).pipe(Effect.provide(admin), Effect.orDie)
+    yield* Effect.acquireRelease(adminSql((sql) => sql`CREATE DATABASE ${sql(name)}`), () =>
+      adminSql((sql) => sql`DROP DATABASE IF EXISTS ${sql(name)} WITH (FORCE)`))
+    const url = `${SERVER}/${name}`
+    const genesis = yield* Effect.promise(() =>
+      createPublicClient({ transport: http(chain.rpcUrl) }).getBlock({ blockNumber: 0n })
+    )
+    yield* Effect.gen(function*() {
+      yield* runMigrations()
+      yield* seedFromEnvironment({ anvil: { chain_id: chain.chainId, rpc: [chain.rpcUrl], confirmations: 2, gas_cap: 1_000_000n } })
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`INSERT INTO contracts (slug, network, address, abi, mint_method, burn_method, enabled)
+        VALUES ('burst', 'anvil', ${chain.address.toLowerCase()}, ${JSON.stringify(SubscriptionPassAbi)}::jsonb, 'mint', 'burn', true)`
+      yield* sql`INSERT INTO chain_cursors (network, block_number, block_hash) VALUES ('anvil', 0, ${genesis.hash})`
+      yield* sql`INSERT INTO chain_blocks (network, block_number, block_hash) VALUES ('anvil', 0, ${genesis.hash})`
+    }).pipe(
+      Effect.provide(Layer.mergeAll(pgLayer(url), NodeContext.layer)),
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["BILLING_RPC_ALLOW_LOOPBACK", "true"]]))),
+      Effect.orDie
+    )
+    return url
+  })
