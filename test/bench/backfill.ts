@@ -2,7 +2,8 @@
  * Chain backfill (issue 9, item 5): the ChainListener from a cursor at block 0 over `events` Minted logs on anvil,
  * beside the bare floors for the same chain in the same run. `npx tsx test/bench/backfill.ts --events=100000
  * [--per-block=100]`. The service runs as a child process (its peak RSS is its own) with the listener's defaults:
- * reorg checks on, the range starting at BILLING_LISTENER_MAX_RANGE and split on refusal.
+ * reorg checks on, the range starting at BILLING_LISTENER_MAX_RANGE and split on refusal. BACKFILL_DEBUG=1 prints the
+ * listener's debug log (one line a range); BACKFILL_CPU_PROF=<dir> writes its CPU profile there.
  */
 import { SqlClient } from "@effect/sql"
 import { jetstreamManager } from "@nats-io/jetstream"
@@ -56,7 +57,7 @@ const runListener = (env: Record<string, string>) =>
     child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d))
     child.once("close", (code) => {
       const last = out.trim().split("\n").filter((l) => l.startsWith("{")).at(-1)
-      if (process.env["BACKFILL_DEBUG"] === "1") console.error(out)
+      if (process.env["BACKFILL_DEBUG"] === "1") console.error(out, err)
       if (code !== 0 || last === undefined) return resume(Effect.fail(new Error(`listener exited ${code}: ${(err || out).slice(-1500)}`)))
       resume(Effect.mapError(Schema.decode(ListenerFigures)(last), (e) => new Error(String(e))))
     })
