@@ -5,7 +5,7 @@ import type { RpcError, UnknownNetwork } from "./RpcError.ts"
 
 /**
  * `eth_getLogs` over a block range in chunks of `maxRange`, halving a chunk whenever a provider refuses it
- * (too many results, range too large); only a single refused block is an error.
+ * (too many results, range too large, an answer over the response-size limit); only a single refused block is an error.
  */
 export class ChainLogs extends Effect.Service<ChainLogs>()("billing/ChainLogs", {
   effect: Effect.gen(function*() {
@@ -41,7 +41,26 @@ export class ChainLogs extends Effect.Service<ChainLogs>()("billing/ChainLogs", 
         return out.sort((a, b) => Number(a.blockNumber! - b.blockNumber!) || a.logIndex! - b.logIndex!)
       })
 
-    return { scan, split } as const
+    /**
+     * The logs of the widest prefix of [from, to] the provider answers: a refused range is halved from its top until
+     * it is answered, so the caller ends its range there and reads the rest next time, no part asked twice.
+     */
+    const prefix = (
+      network: string,
+      addresses: ReadonlyArray<`0x${string}`>,
+      from: bigint,
+      to: bigint
+    ): Effect.Effect<{ readonly logs: ReadonlyArray<Log>; readonly to: bigint }, RpcError | UnknownNetwork> =>
+      rpc.logs(network, { addresses, fromBlock: from, toBlock: to }).pipe(
+        Effect.map((logs) => ({ logs, to })),
+        Effect.catchTag("RpcError", (e) =>
+          from >= to ? Effect.fail(e) : Effect.zipRight(
+            Effect.logDebug("log range refused, halving").pipe(Effect.annotateLogs({ from: from.toString(), to: to.toString() })),
+            prefix(network, addresses, from, from + (to - from) / 2n)
+          ))
+      )
+
+    return { scan, split, prefix } as const
   }),
   dependencies: [Rpc.Default]
 }) {}

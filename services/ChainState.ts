@@ -49,17 +49,29 @@ export class ChainState extends Effect.Service<ChainState>()("billing/ChainState
         Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (r): Cursor => ({ blockNumber: r.block_number, blockHash: r.block_hash })))
       )
 
-    /** Moves the cursor and remembers the block, in one transaction. */
-    const advance = (network: string, to: Cursor) =>
-      sql.withTransaction(Effect.zipRight(
-        sql`INSERT INTO chain_cursors (network, block_number, block_hash) VALUES (${network}, ${to.blockNumber.toString()}, ${to.blockHash})
-          ON CONFLICT (network) DO UPDATE SET block_number = excluded.block_number, block_hash = excluded.block_hash, updated_at = now()`,
-        rememberBlock(network, to)
-      )).pipe(Effect.orDie)
-
-    const rememberBlock = (network: string, block: Cursor) =>
-      sql`INSERT INTO chain_blocks (network, block_number, block_hash) VALUES (${network}, ${block.blockNumber.toString()}, ${block.blockHash})
+    /**
+     * A scanned range, in one transaction: its published logs, the blocks holding them and its last block remembered,
+     * and the cursor moved to that block. Multi-row statements (unnest) however many logs the range holds.
+     */
+    const commitRange = (network: string, logs: ReadonlyArray<PublishedLog>, to: Cursor) => {
+      const blocks = new Map(logs.map((l) => [l.blockNumber, l.blockHash] as const)).set(to.blockNumber, to.blockHash)
+      const recordLogs = sql`INSERT INTO chain_logs (network, block_number, block_hash, tx_hash, log_index, contract, event)
+        SELECT ${network}, * FROM unnest(${logs.map((l) => l.blockNumber.toString())}::bigint[], ${logs.map((l) => l.blockHash)}::text[],
+          ${logs.map((l) => l.txHash)}::text[], ${logs.map((l) => l.logIndex)}::int[], ${logs.map((l) => l.contract)}::text[],
+          ${logs.map((l) => l.event)}::text[])
+        ON CONFLICT DO NOTHING`
+      const rememberBlocks = sql`INSERT INTO chain_blocks (network, block_number, block_hash)
+        SELECT ${network}, * FROM unnest(${[...blocks.keys()].map(String)}::bigint[], ${[...blocks.values()]}::text[])
         ON CONFLICT (network, block_number) DO UPDATE SET block_hash = excluded.block_hash`
+      const moveCursor = sql`INSERT INTO chain_cursors (network, block_number, block_hash) VALUES (${network}, ${to.blockNumber.toString()}, ${to.blockHash})
+        ON CONFLICT (network) DO UPDATE SET block_number = excluded.block_number, block_hash = excluded.block_hash, updated_at = now()`
+      return sql.withTransaction(Effect.all([...(logs.length === 0 ? [] : [recordLogs]), rememberBlocks, moveCursor], { discard: true })).pipe(
+        Effect.orDie
+      )
+    }
+
+    /** Moves the cursor and remembers the block, in one transaction. */
+    const advance = (network: string, to: Cursor) => commitRange(network, [], to)
 
     /** Remembered blocks below a height, newest first: candidates for the common ancestor after a reorg. */
     const blocksBelow = (network: string, height: bigint, limit: number) =>
@@ -69,14 +81,6 @@ export class ChainState extends Effect.Service<ChainState>()("billing/ChainState
         Effect.flatMap(decodeBlocks),
         Effect.map((rows) => rows.map((r): Cursor => ({ blockNumber: r.block_number, blockHash: r.block_hash })))
       )
-
-    const recordLog = (network: string, log: PublishedLog) =>
-      Effect.zipRight(
-        sql`INSERT INTO chain_logs (network, block_number, block_hash, tx_hash, log_index, contract, event)
-          VALUES (${network}, ${log.blockNumber.toString()}, ${log.blockHash}, ${log.txHash}, ${log.logIndex}, ${log.contract}, ${log.event})
-          ON CONFLICT DO NOTHING`,
-        rememberBlock(network, { blockNumber: log.blockNumber, blockHash: log.blockHash })
-      ).pipe(Effect.orDie)
 
     const logsAbove = (network: string, height: bigint) =>
       sql`SELECT block_number::text AS block_number, block_hash, tx_hash, log_index, contract, event FROM chain_logs
@@ -114,6 +118,6 @@ export class ChainState extends Effect.Service<ChainState>()("billing/ChainState
     const trim = (network: string, below: bigint) =>
       sql`DELETE FROM chain_blocks WHERE network = ${network} AND block_number < ${below.toString()}`.pipe(Effect.orDie, Effect.asVoid)
 
-    return { cursor, advance, blocksBelow, recordLog, logsAbove, paymentLogsAbove, rewind, trim } as const
+    return { cursor, advance, commitRange, blocksBelow, logsAbove, paymentLogsAbove, rewind, trim } as const
   })
 }) {}

@@ -74,6 +74,31 @@ export interface Clients {
 const attempt = <A>(operation: string, f: () => Promise<A>): Effect.Effect<A, NatsError> =>
   Effect.tryPromise({ try: f, catch: (cause) => new NatsError({ operation, cause }) })
 
+/** `window` lanes over the messages, in order; the first failure stops new publishes and is thrown once lanes drain. */
+const publishWindow = async (
+  js: JetStreamClient,
+  messages: ReadonlyArray<{ readonly subject: string; readonly data: Uint8Array; readonly msgID: string }>,
+  window: number,
+  signal: AbortSignal
+): Promise<number> => {
+  let next = 0
+  let failure: { readonly cause: unknown } | undefined
+  let duplicates = 0
+  const lane = async () => {
+    while (next < messages.length && failure === undefined && !signal.aborted) {
+      const { data, msgID, subject } = messages[next++]!
+      try {
+        if ((await js.publish(subject, data, { msgID })).duplicate) duplicates++
+      } catch (cause) {
+        failure ??= { cause }
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(window, messages.length)) }, lane))
+  if (failure !== undefined) throw failure.cause
+  return duplicates
+}
+
 const closeConnection = (nc: NatsConnection): Effect.Effect<void> =>
   nc.isClosed() ? Effect.void : attempt("drain", () => nc.drain()).pipe(
     // finalizers run uninterruptibly: the drain must be interruptible for the timeout to cut it
@@ -167,6 +192,23 @@ export const make = Effect.fn("Nats.make")(function*(settings: NatsSettings) {
         msgId: `${codec.msgId(message)}${options.msgIdSuffix ?? ""}`
       }))
 
+  /**
+   * Many messages of one stream, `window` of them in flight, every ack awaited; one span for the lot. On a failure no
+   * new publish starts and the batch fails once the in-flight ones settle: the caller publishes the batch again and
+   * the msg ids make the repeats no-ops.
+   */
+  const publishMessages = <A, I>(codec: StreamCodec<A, I>, messages: ReadonlyArray<A>, window: number) =>
+    Effect.forEach(messages, (message) =>
+      Effect.map(Effect.orDie(codec.encode(message)), (data) => ({ subject: codec.subject(subjects, message), data, msgID: codec.msgId(message) }))).pipe(
+      Effect.flatMap((encoded) =>
+        Effect.tryPromise({
+          try: (signal) => publishWindow(js, encoded, window, signal),
+          catch: (cause) => new NatsError({ operation: `publish(${encoded.length} messages)`, cause })
+        })
+      ),
+      Effect.withSpan("Nats.publishMessages", { attributes: { messages: messages.length } })
+    )
+
   /** The connected server's `max_payload` (NATS's default 1 MiB until the server told it). */
   const maxPayload: Effect.Effect<number> = Effect.sync(() => nc.info?.max_payload ?? 1024 * 1024)
 
@@ -195,7 +237,7 @@ export const make = Effect.fn("Nats.make")(function*(settings: NatsSettings) {
       }))
     })
 
-  return { subjects, js, jsm, use, publish, publishMessage, maxPayload, ping, signal, onSignal } as const
+  return { subjects, js, jsm, use, publish, publishMessage, publishMessages, maxPayload, ping, signal, onSignal } as const
 })
 
 export class Nats extends Effect.Service<Nats>()("billing/Nats", {

@@ -1,13 +1,16 @@
-import { Array as Arr, Clock, Config, Duration, Effect, Either, Metric, Option, Schedule, SynchronizedRef } from "effect"
+import { Array as Arr, Clock, Config, Duration, Effect, Either, Metric, Option, Schedule, Schema, SynchronizedRef } from "effect"
 import {
   type Abi,
   BaseError,
   createPublicClient,
   http,
+  numberToHex,
   type PublicClient,
+  RpcRequestError,
   TransactionNotFoundError,
   TransactionReceiptNotFoundError
 } from "viem"
+import { getHttpRpcClient } from "viem/utils"
 import { CryptoConfig, type NetworkConfig } from "./CryptoConfig.ts"
 import { EndpointGuard } from "./EndpointGuard.ts"
 import { labelled, rpcChainMismatchTotal, rpcEndpointHealthy, rpcErrorsTotal, rpcFailoversTotal, rpcRequestsTotal } from "./Metrics.ts"
@@ -296,8 +299,56 @@ export class Rpc extends Effect.Service<Rpc>()("billing/Rpc", {
       readContract: (name: string, q: { address: `0x${string}`; abi: Abi; functionName: string }) =>
         call(name, "eth_call", (c): Promise<unknown> => c.readContract({ address: q.address, abi: q.abi, functionName: q.functionName })),
       estimateGas: (name: string, tx: { account: `0x${string}`; to: `0x${string}`; data: `0x${string}`; value: bigint }) =>
-        call(name, "eth_estimateGas", (c) => c.estimateGas(tx))
+        call(name, "eth_estimateGas", (c) => c.estimateGas(tx)),
+      /**
+       * Hash and parent hash of these blocks, one JSON-RPC batch per 500 heights; a height the node has no block at
+       * is left out. One round trip where the listener's reorg checks would otherwise read block by block.
+       */
+      blockHeads: (name: string, numbers: ReadonlyArray<bigint>) =>
+        Effect.forEach(Arr.chunksOf([...new Set(numbers)], BLOCK_BATCH), (chunk) =>
+          call(name, "eth_getBlockByNumber", (c) => batchBlocks(c, chunk, timeoutMs)).pipe(
+            Effect.flatMap((raw) =>
+              Schema.decodeUnknown(Schema.Array(BlockHeadJson))(raw).pipe(
+                Effect.mapError(() =>
+                  new RpcError({ network: name, method: "eth_getBlockByNumber", endpoint: -1, retryable: false, message: "malformed block in a batch answer" })
+                )
+              )
+            )
+          ), { concurrency: 1 }).pipe(
+          Effect.map((chunks) => new Map(chunks.flat().filter((b) => b !== null).map((b) => [b.number, b] as const))),
+          Effect.withSpan("Rpc.blockHeads", { attributes: { network: name, blocks: numbers.length } })
+        )
     } as const
   }),
   dependencies: [CryptoConfig.Default, EndpointGuard.Default]
 }) {}
+
+const BLOCK_BATCH = 500
+
+const HexQuantity = Schema.transform(Schema.String.pipe(Schema.pattern(/^0x[0-9a-f]+$/i)), Schema.BigIntFromSelf, {
+  strict: true,
+  decode: (hex) => BigInt(hex),
+  encode: (n) => `0x${n.toString(16)}`
+})
+
+/** The fields of a block the reorg checks use; null is a height the node has no block at. */
+const BlockHeadJson = Schema.NullOr(Schema.Struct({ number: HexQuantity, hash: Schema.String, parentHash: Schema.String }))
+export type BlockHead = NonNullable<typeof BlockHeadJson.Type>
+
+/**
+ * `eth_getBlockByNumber` (no transactions) for each height in one HTTP JSON-RPC batch, answers in request order.
+ * An error answer for any of them fails the batch as viem fails a single call, so the one retry table decides.
+ */
+const batchBlocks = async (client: PublicClient, numbers: ReadonlyArray<bigint>, timeout: number): Promise<ReadonlyArray<unknown>> => {
+  const url: unknown = client.transport["url"]
+  if (typeof url !== "string") throw new Error("batched block reads need an HTTP endpoint")
+  const body = numbers.map((n, id) => ({ jsonrpc: "2.0" as const, id, method: "eth_getBlockByNumber", params: [numberToHex(n), false] }))
+  const answers = await getHttpRpcClient(url, { timeout }).request({ body })
+  const byId = new Map(answers.map((a) => [a.id, a] as const))
+  return body.map((request) => {
+    const answer = byId.get(request.id)
+    if (answer === undefined) throw new RpcRequestError({ body: request, error: { code: -32603, message: "no answer in the batch" }, url })
+    if ("error" in answer && answer.error !== undefined) throw new RpcRequestError({ body: request, error: answer.error, url })
+    return "result" in answer ? answer.result : null
+  })
+}

@@ -1,20 +1,30 @@
-import { Config, Duration, Effect, FiberMap, Layer, Metric, Option, Schedule } from "effect"
-import { decodePassEvent } from "../src/contracts/PassEvents.ts"
+import { Config, Duration, Effect, Fiber, FiberMap, Layer, Metric, Option, Ref, Schedule } from "effect"
+import type { Log } from "viem"
+import { passEventNamer } from "../src/contracts/PassEvents.ts"
 import { ChainLogs } from "../services/ChainLogs.ts"
 import { ChainState, type Cursor, type PublishedLog } from "../services/ChainState.ts"
-import { Contracts } from "../services/Contracts.ts"
+import { type Contract, Contracts } from "../services/Contracts.ts"
 import { Leases } from "../services/Leases.ts"
 import { chainListenerLagBlocks, chainReorgsTotal, contractEventsTotal, labelled } from "../services/Metrics.ts"
-import { Nats } from "../services/Nats.ts"
+import { Nats, type NatsError } from "../services/Nats.ts"
 import { Rpc } from "../services/Rpc.ts"
 import { ChainStream, chainMsgId } from "../services/StreamCodecs.ts"
 import type { RpcError, UnknownNetwork } from "../services/RpcError.ts"
 import type { ChainEvent } from "../src/domain/Events.ts"
+import { nextSpan } from "./ListenerSpan.ts"
 import { makeShortChainGuard } from "./ShortChain.ts"
 
 export const ListenerConfig = Config.all({
   poll: Config.duration("BILLING_LISTENER_POLL").pipe(Config.withDefault(Duration.seconds(2))),
   maxRange: Config.integer("BILLING_LISTENER_MAX_RANGE").pipe(Config.withDefault(2000)),
+  targetLogs: Config.integer("BILLING_LISTENER_TARGET_LOGS").pipe(
+    Config.withDescription("logs a range should hold: the listener narrows or widens its block range toward it"),
+    Config.withDefault(5000)
+  ),
+  publishWindow: Config.integer("BILLING_LISTENER_PUBLISH_WINDOW").pipe(
+    Config.withDescription("chain events in flight to JetStream at once, each awaited for its ack"),
+    Config.withDefault(256)
+  ),
   lookback: Config.integer("BILLING_LISTENER_LOOKBACK").pipe(Config.withDefault(1000)),
   reorgWindow: Config.integer("BILLING_LISTENER_REORG_WINDOW").pipe(Config.withDefault(256)),
   networkCheck: Config.duration("BILLING_LISTENER_NETWORK_CHECK").pipe(Config.withDefault(Duration.seconds(10))),
@@ -27,11 +37,25 @@ export const ListenerConfig = Config.all({
   )
 })
 
+/** After a tick: `more` when the head is further on (tick again at once), `idle` to wait a poll. */
+export type TickOutcome = "more" | "idle"
+
+/** A log read started ahead of its tick, for the contracts and first block `key` names. */
+interface Prefetch {
+  readonly key: string
+  readonly upTo: bigint
+  readonly fiber: Fiber.RuntimeFiber<{ readonly logs: ReadonlyArray<Log>; readonly to: bigint }, RpcError | UnknownNetwork>
+}
+
+const rangeKey = (addresses: ReadonlyArray<string>, from: bigint) => `${from}:${addresses.join(",")}`
+
 /**
  * One network's listener: a stateless `eth_getLogs` poller over the registered contracts with a cursor in
  * PostgreSQL. A block whose parent hash does not match the cursor is a reorg: the listener walks back to the
  * common ancestor, publishes `removed` for every log it had published and every payment settled above it, and scans
- * again. A head below the cursor is a reorg too, once confirmed (see ShortChain).
+ * again. A head below the cursor is a reorg too, once confirmed (see ShortChain). A range's logs are published
+ * together (a bounded window of awaited acks), then recorded with the cursor's move in one transaction: a crash in
+ * between publishes them again, and JetStream drops the repeats by message id.
  */
 export const makeListener = (network: string) =>
   Effect.gen(function*() {
@@ -42,19 +66,42 @@ export const makeListener = (network: string) =>
     const nats = yield* Nats
     const config = yield* ListenerConfig
     const shortChain = yield* makeShortChainGuard(network, config.shortChainTimeout)
+    const policy = { maxRange: BigInt(Math.max(1, config.maxRange)), targetLogs: Math.max(1, config.targetLogs) }
+    const span = yield* Ref.make(policy.maxRange)
+    const ahead = yield* Ref.make(Option.none<Prefetch>())
 
-    const publish = (event: ChainEvent) => nats.publishMessage(ChainStream, event)
+    const publishAll = (events: ReadonlyArray<ChainEvent>) =>
+      events.length === 0 ? Effect.void : Effect.asVoid(nats.publishMessages(ChainStream, events, config.publishWindow))
+
+    /**
+     * The logs of [from, upTo] (or the prefix the provider answers): the read started ahead while the previous range
+     * was published, when it starts where this one does, or a fresh read. Every check on them comes after, as usual.
+     */
+    const readLogs = (addresses: ReadonlyArray<`0x${string}`>, from: bigint, upTo: bigint) =>
+      Effect.gen(function*() {
+        const pending = yield* Ref.getAndSet(ahead, Option.none())
+        if (Option.isSome(pending)) {
+          const { fiber, key } = pending.value
+          if (key === rangeKey(addresses, from) && pending.value.upTo <= upTo) return yield* Fiber.join(fiber)
+          yield* Fiber.interrupt(fiber)
+        }
+        return yield* chainLogs.prefix(network, addresses, from, upTo)
+      })
+
+    const readAhead = (addresses: ReadonlyArray<`0x${string}`>, from: bigint, upTo: bigint) =>
+      Effect.flatMap(Effect.fork(chainLogs.prefix(network, addresses, from, upTo)), (fiber) =>
+        Ref.set(ahead, Option.some({ key: rangeKey(addresses, from), upTo, fiber })))
 
     const blockAt = (n: bigint): Effect.Effect<Cursor, RpcError | UnknownNetwork> =>
       Effect.map(rpc.block(network, n), (b) => ({ blockNumber: n, blockHash: b.hash! }))
 
-    /** The highest remembered block still on the canonical chain. */
+    /** The highest remembered block still on the canonical chain (the candidates' hashes read in one batch). */
     const commonAncestor = (from: bigint) =>
       Effect.gen(function*() {
-        for (const candidate of yield* state.blocksBelow(network, from, config.reorgWindow)) {
-          const canonical = yield* blockAt(candidate.blockNumber)
-          if (canonical.blockHash === candidate.blockHash) return candidate
-        }
+        const candidates = yield* state.blocksBelow(network, from, config.reorgWindow)
+        const canonical = yield* rpc.blockHeads(network, candidates.map((c) => c.blockNumber))
+        const found = candidates.find((c) => canonical.get(c.blockNumber)?.hash === c.blockHash)
+        if (found !== undefined) return found
         const floor = from > BigInt(config.reorgWindow) ? from - BigInt(config.reorgWindow) : 0n
         return yield* blockAt(floor)
       })
@@ -83,7 +130,7 @@ export const makeListener = (network: string) =>
         const published = new Set(dropped.map(chainMsgId))
         const unrecorded = (yield* state.paymentLogsAbove(network, ancestor.blockNumber)).map(removal(chainId))
           .filter((e) => !published.has(chainMsgId(e)))
-        yield* Effect.forEach([...dropped, ...unrecorded], publish, { discard: true })
+        yield* publishAll([...dropped, ...unrecorded])
         yield* state.rewind(network, ancestor)
         yield* Metric.increment(labelled(chainReorgsTotal, { network }))
         yield* Effect.logWarning("reorg: rewound to the common ancestor").pipe(Effect.annotateLogs({
@@ -95,7 +142,40 @@ export const makeListener = (network: string) =>
         }))
       })
 
-    const tick = Effect.gen(function*() {
+    /** The logs of watched contracts that are pass events, as the listener publishes and records them. */
+    const readsOf = (logs: ReadonlyArray<Log>, watched: ReadonlyArray<Contract>) => {
+      const byAddress = new Map(watched.map((c) => [c.address as string, { contract: c, nameOf: passEventNamer(c.abi) }] as const))
+      const reads: Array<PublishedLog & { readonly slug: string }> = []
+      for (const log of [...logs].sort((a, b) => Number(a.blockNumber! - b.blockNumber!) || a.logIndex! - b.logIndex!)) {
+        const source = byAddress.get(log.address.toLowerCase())
+        const name = source ? source.nameOf(log) : Option.none()
+        if (source === undefined || Option.isNone(name)) continue
+        reads.push({
+          blockNumber: log.blockNumber!,
+          blockHash: log.blockHash!,
+          txHash: log.transactionHash!,
+          logIndex: log.logIndex!,
+          contract: source.contract.address,
+          event: name.value,
+          slug: source.contract.slug
+        })
+      }
+      return reads
+    }
+
+    const countEvents = (reads: ReadonlyArray<{ readonly slug: string; readonly event: string }>) => {
+      const counts = new Map<string, { slug: string; event: string; n: number }>()
+      for (const r of reads) {
+        const key = `${r.slug}\u0000${r.event}`
+        const seen = counts.get(key)
+        if (seen) seen.n++
+        else counts.set(key, { slug: r.slug, event: r.event, n: 1 })
+      }
+      return Effect.forEach(counts.values(), ({ event, n, slug }) =>
+        Metric.incrementBy(labelled(contractEventsTotal, { contract: slug, event }), n), { discard: true })
+    }
+
+    const tick: Effect.Effect<TickOutcome, RpcError | UnknownNetwork | NatsError> = Effect.gen(function*() {
       const watched = (yield* contracts.listEnabled).filter((c) => c.network === network)
       const net = yield* rpc.networkConfig(network)
       const head = yield* rpc.blockNumber(network)
@@ -103,59 +183,58 @@ export const makeListener = (network: string) =>
       if (Option.isNone(stored)) {
         const start = head > BigInt(config.lookback) ? head - BigInt(config.lookback) : 0n
         yield* state.advance(network, yield* blockAt(start))
-        return
+        return "more"
       }
       const cursor = stored.value
       if (head < cursor.blockNumber) {
-        if (Option.isNone(yield* shortChain.confirmed(head, cursor))) return
+        if (Option.isNone(yield* shortChain.confirmed(head, cursor))) return "idle"
         yield* handleReorg(cursor, head, net.chain_id)
-        return yield* shortChain.clear
+        yield* shortChain.clear
+        return "more"
       }
       yield* shortChain.clear
-      if (head > cursor.blockNumber) {
-        const next = yield* rpc.block(network, cursor.blockNumber + 1n)
-        if (next.parentHash !== cursor.blockHash) return yield* handleReorg(cursor, head, net.chain_id)
-      } else {
+      if (head === cursor.blockNumber) {
         const current = yield* blockAt(cursor.blockNumber)
-        if (current.blockHash !== cursor.blockHash) return yield* handleReorg(cursor, head, net.chain_id)
-        return
+        if (current.blockHash !== cursor.blockHash) yield* handleReorg(cursor, head, net.chain_id)
+        return "idle"
       }
       const from = cursor.blockNumber + 1n
-      const to = head < from + BigInt(config.maxRange) - 1n ? head : from + BigInt(config.maxRange) - 1n
-      const logs = watched.length === 0 ? [] : yield* chainLogs.split(network, watched.map((c) => c.address), from, to)
-      const end = yield* blockAt(to)
-      // A log from a block that is no longer the one at its height means a reorg mid-scan: try again next tick.
-      const heights = [...new Set(logs.map((l) => l.blockNumber!))]
-      const canonical = new Map(yield* Effect.forEach(heights, (n) => Effect.map(blockAt(n), (b) => [n, b.blockHash] as const)))
-      if (logs.some((l) => canonical.get(l.blockNumber!) !== l.blockHash)) return
+      const wanted = yield* Ref.get(span)
+      const upTo = head < from + wanted - 1n ? head : from + wanted - 1n
+      const addresses = watched.map((c) => c.address)
+      const read = watched.length === 0 ? { logs: [], to: upTo } : yield* readLogs(addresses, from, upTo)
+      const to = read.to
       // A payment settled from a webhook in a block not scanned yet may sit on a fork that has since lost, with no
       // rewind to notice it: its removal goes out now and the processor re-checks it against the chain.
       const settled = yield* state.paymentLogsAbove(network, cursor.blockNumber, to)
-      for (const n of new Set(settled.map((p) => p.blockNumber))) {
-        if (!canonical.has(n)) canonical.set(n, (yield* blockAt(n)).blockHash)
+      // One batch, read after the logs: the range's first block (its parent must be the cursor), every block holding
+      // a log or a settled payment, and the range's last block (the next cursor).
+      const heads = yield* rpc.blockHeads(network, [from, ...read.logs.map((l) => l.blockNumber!), ...settled.map((p) => p.blockNumber), to])
+      const first = heads.get(from)
+      const end = heads.get(to)
+      // A block gone since the head was read: the chain is moving under us, look again after a poll.
+      if (first === undefined || end === undefined) return "idle"
+      if (first.parentHash !== cursor.blockHash) {
+        yield* handleReorg(cursor, head, net.chain_id)
+        return "more"
       }
-      const orphaned = settled.filter((p) => canonical.get(p.blockNumber) !== p.blockHash).map(removal(net.chain_id))
-      yield* Effect.forEach(orphaned, publish, { discard: true })
-      for (const log of [...logs].sort((a, b) => Number(a.blockNumber! - b.blockNumber!) || a.logIndex! - b.logIndex!)) {
-        const contract = watched.find((c) => c.address === log.address.toLowerCase())
-        const decoded = contract ? decodePassEvent(contract.abi, log) : Option.none()
-        if (contract === undefined || Option.isNone(decoded)) continue
-        const name = decoded.value.eventName
-        const read: PublishedLog = {
-          blockNumber: log.blockNumber!,
-          blockHash: log.blockHash!,
-          txHash: log.transactionHash!,
-          logIndex: log.logIndex!,
-          contract: contract.address,
-          event: name
-        }
-        yield* publish(eventOf(net.chain_id, false)(read))
-        yield* state.recordLog(network, read)
-        yield* Metric.increment(labelled(contractEventsTotal, { contract: contract.slug, event: name }))
-      }
-      yield* state.advance(network, end)
+      // A log from a block that is no longer the one at its height means a reorg mid-scan: try again next tick.
+      if (read.logs.some((l) => heads.get(l.blockNumber!)?.hash !== l.blockHash)) return "idle"
+      const next = nextSpan(policy, { span: wanted, answered: to - from + 1n, logs: read.logs.length, refused: to < upTo })
+      yield* Ref.set(span, next)
+      // Far behind: the next range's logs are read while this one is published and recorded.
+      if (to < head && addresses.length > 0) yield* readAhead(addresses, to + 1n, head < to + next ? head : to + next)
+      yield* publishAll(settled.filter((p) => heads.get(p.blockNumber)?.hash !== p.blockHash).map(removal(net.chain_id)))
+      const reads = readsOf(read.logs, watched)
+      yield* publishAll(reads.map(eventOf(net.chain_id, false)))
+      yield* state.commitRange(network, reads, { blockNumber: to, blockHash: end.hash })
+      yield* countEvents(reads)
       yield* state.trim(network, to - BigInt(config.reorgWindow))
       yield* Metric.set(labelled(chainListenerLagBlocks, { network }), Number(head - to))
+      yield* Effect.logDebug("range scanned").pipe(
+        Effect.annotateLogs({ from_block: from.toString(), to_block: to.toString(), logs: read.logs.length, head: head.toString() })
+      )
+      return to < head ? "more" : "idle"
     }).pipe(Effect.withSpan("ChainListener.tick", { attributes: { network } }))
 
     return { tick, poll: config.poll } as const
@@ -174,9 +253,10 @@ export const ChainListenerLive = Layer.scopedDiscard(Effect.gen(function*() {
   const start = (network: string) =>
     Effect.gen(function*() {
       const { poll, tick } = yield* makeListener(network)
-      const forever = Effect.forever(Effect.zipRight(
-        tick.pipe(Effect.catchAllCause((cause) => Effect.logWarning("listener tick failed", cause))),
-        Effect.sleep(poll)
+      // Behind the head the next range follows at once; caught up (or after a failure) it waits a poll.
+      const forever = Effect.forever(tick.pipe(
+        Effect.catchAllCause((cause) => Effect.as(Effect.logWarning("listener tick failed", cause), "idle" as const)),
+        Effect.flatMap((next) => (next === "more" ? Effect.yieldNow() : Effect.sleep(poll)))
       ))
       yield* FiberMap.run(running, network, leases.whileLeader(`chain-listener:${network}`, forever).pipe(Effect.annotateLogs("network", network)), {
         onlyIfMissing: true
