@@ -5,8 +5,8 @@
  * fetches batches, decodes each payload with a Schema, runs the handler and turns the handler's
  * `Exit` into ack / nak(delay) / dead letter + term with the pure `Disposition` policy:
  * - the ack is sent only after the handler's effect completed (the handler commits its SQL first);
- * - with `handleBatch`, the messages of a fetch are handed over in batches (up to `batchSize`, waiting at most
- *   `batchWait` for more), `batches` of them at once, and each message is answered after its batch's handler;
+ * - with `handleBatch`, the messages of a fetch are handed over in batches (what has arrived, up to `batchSize`),
+ *   `batches` of them at once, and each message is answered after its batch's handler;
  * - a `Later` with a `wake` keeps its message (`working()`) until `wake` completes or `delay` passes, then naks it
  *   for redelivery at once; at most `maxWaiting` messages wait so, the others are nak'ed with `delay`;
  * - a long handler keeps the message with `msg.working()` every `workingInterval`;
@@ -29,12 +29,14 @@ import {
   Duration,
   Effect,
   Either,
+  Chunk,
   Exit,
   Fiber,
   FiberSet,
   HashMap,
   Metric,
   Option,
+  Queue,
   Ref,
   Schedule,
   Schema,
@@ -80,8 +82,6 @@ export interface Options<A, I, R> {
   ) => Effect.Effect<ReadonlyArray<Exit.Exit<Disposition.Outcome, Disposition.HandlerFailure>>, never, R>
   /** Batches handled at once with `handleBatch` (a fetch asks for `batchSize * batches`), default 1. */
   readonly batches?: number
-  /** How long a batch waits to fill, default 2 ms. */
-  readonly batchWait?: Duration.DurationInput
   /** Messages kept waiting on their `wake` at once, default 1000. */
   readonly maxWaiting?: number
   readonly policy: Disposition.RetryPolicy
@@ -149,7 +149,6 @@ export const run = <A, I, R>(
     const concurrency = options.concurrency ?? batchSize
     const { handle, handleBatch } = options
     const batches = handleBatch === undefined ? 1 : Math.max(1, options.batches ?? 1)
-    const batchWait = options.batchWait ?? "2 millis"
     const maxWaiting = options.maxWaiting ?? 1000
     const waiting = yield* FiberSet.make<void>()
     const fetchExpires = Duration.toMillis(options.fetchExpires ?? "30 seconds")
@@ -252,7 +251,8 @@ export const run = <A, I, R>(
             Effect.gen(function*() {
               const wake = Exit.isSuccess(exit) && exit.value._tag === "Later" ? exit.value.wake : undefined
               if (wake !== undefined && (yield* FiberSet.size(waiting)) < maxWaiting) {
-                return yield* FiberSet.run(waiting, wait(msg, wake, delay), { propagateInterruption: false }).pipe(Effect.asVoid)
+                // settle runs uninterruptibly and a fork inherits that: the wait must stay interruptible (its race, shutdown)
+                return yield* FiberSet.run(waiting, Effect.interruptible(wait(msg, wake, delay)), { propagateInterruption: false }).pipe(Effect.asVoid)
               }
               yield* reply("nak", () => msg.nak(Duration.toMillis(delay)))
             }),
@@ -303,6 +303,27 @@ export const run = <A, I, R>(
         }, { discard: true })
       }).pipe(Effect.withSpan(`${options.name}.batch`, { attributes: { size: msgs.length } }))
 
+    /**
+     * The messages of one fetch through a bounded queue to `batches` workers, each taking what is there (up to
+     * `batchSize`, at least one): batches fill under load and stay small (fast) when idle. The end of the fetch is
+     * an `undefined` in the queue, passed on by each worker that sees it.
+     */
+    const inBatches = (messages: Stream.Stream<JsMsg, NatsError>) =>
+      Effect.gen(function*() {
+        const queue = yield* Queue.bounded<JsMsg | undefined>(batchSize * batches)
+        const pump = messages.pipe(Stream.runForEach((msg) => Queue.offer(queue, msg)), Effect.either, Effect.zipLeft(Queue.offer(queue, undefined)))
+        const worker = Effect.gen(function*() {
+          for (;;) {
+            const taken = Chunk.toReadonlyArray(yield* Queue.takeBetween(queue, 1, batchSize))
+            const msgs = taken.filter((m): m is JsMsg => m !== undefined)
+            yield* processBatch(msgs)
+            if (msgs.length < taken.length) return yield* Queue.offer(queue, undefined)
+          }
+        })
+        const [pumped] = yield* Effect.all([pump, Effect.all(Arr.replicate(worker, batches), { concurrency: "unbounded" })], { concurrency: "unbounded" })
+        return Either.getLeft(pumped)
+      })
+
     /** One fetch: handles every message it yields; fails (after the others finished) if fetching failed. */
     const runBatch = (consumer: JsConsumer): Effect.Effect<void, NatsError, R> =>
       Effect.scoped(Effect.gen(function*() {
@@ -320,19 +341,12 @@ export const run = <A, I, R>(
           try: () => iterator.next(),
           catch: (cause) => Option.some(new NatsError({ operation: "fetch", cause }))
         }).pipe(Effect.flatMap((r) => r.done ? Effect.fail(Option.none()) : Effect.succeed(r.value)))
-        const messageStream = Stream.repeatEffectOption(next).pipe(Stream.either)
         const outcomes = handleBatch === undefined
-          ? Stream.mapEffect(messageStream, Either.match({
+          ? Stream.mapEffect(Stream.either(Stream.repeatEffectOption(next)), Either.match({
             onLeft: (error) => Effect.succeed(Option.some(error)),
             onRight: (msg) => Effect.as(processMessage(msg), Option.none<NatsError>())
           }), { concurrency, unordered: true })
-          : messageStream.pipe(
-            Stream.groupedWithin(batchSize, batchWait),
-            Stream.mapEffect((chunk) => {
-              const [errors, msgs] = Arr.partitionMap(chunk, (e) => e)
-              return Effect.as(processBatch(msgs), Arr.head(errors))
-            }, { concurrency: batches, unordered: true })
-          )
+          : Stream.fromEffect(inBatches(Stream.repeatEffectOption(next)))
         const failure = yield* outcomes.pipe(Stream.runFold(Option.none<NatsError>(), (found, o) => Option.orElse(o, () => found)))
         if (Option.isSome(failure)) return yield* Effect.fail(failure.value)
       }))

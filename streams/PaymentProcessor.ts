@@ -17,7 +17,6 @@ export const ProcessorConfig = Config.all({
   confirmationPoll: Config.duration("BILLING_CONFIRMATION_POLL").pipe(Config.withDefault(Duration.seconds(2))),
   ackWait: Config.duration("BILLING_PROCESSOR_ACK_WAIT").pipe(Config.withDefault(Duration.seconds(30))),
   batchSize: Config.integer("BILLING_PROCESSOR_BATCH_SIZE").pipe(Config.validate({ message: "at least 1", validation: (n) => n >= 1 }), Config.withDefault(100)),
-  batchWait: Config.duration("BILLING_PROCESSOR_BATCH_WAIT").pipe(Config.withDefault(Duration.millis(2))),
   batches: Config.integer("BILLING_PROCESSOR_BATCHES").pipe(Config.validate({ message: "at least 1", validation: (n) => n >= 1 }), Config.withDefault(4)),
   maxWaiting: Config.integer("BILLING_PROCESSOR_MAX_WAITING").pipe(Config.validate({ message: "at least 0", validation: (n) => n >= 0 }), Config.withDefault(1000))
 })
@@ -50,7 +49,7 @@ export const PaymentProcessorLive = Layer.scopedDiscard(Effect.gen(function*() {
       Effect.tap(({ heads: read }) => Effect.forEach(read, ([network, head]) => heads.observe(network, head), { discard: true })),
       Effect.map(({ results }) => results.map(toExit))
     )
-  const batching = { batchSize: config.batchSize, batchWait: config.batchWait, batches: config.batches, maxWaiting: config.maxWaiting }
+  const batching = { batchSize: config.batchSize, batches: config.batches, maxWaiting: config.maxWaiting }
 
   const onDeadLetter = (consumer: string) => (meta: Consumer.MessageMeta, reason: string) =>
     notifications.notifyFinanceOps("dead_letter", {

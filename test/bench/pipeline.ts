@@ -136,10 +136,13 @@ export const pipelineBench = (options: PipelineOptions) =>
     const [throughput, rssA] = yield* sampledRss(Effect.gen(function*() {
       const ids = forThroughput.map((p) => p.transactionId)
       const started = performance.now()
+      const window0 = process.hrtime.bigint() / 1000n
       yield* Effect.forEach(forThroughput, publish, { concurrency: 256, discard: true })
       const published = performance.now() - started
       while ((yield* confirmedCount(ids)) < ids.length) yield* Effect.sleep("20 millis")
       const seconds = (performance.now() - started) / 1000
+      // the phase's window on the monotonic clock, to cut a --cpu-prof profile to it
+      if (process.env["PIPELINE_PROFILE_WINDOW"] !== undefined) console.log(`profile window ${window0} ${process.hrtime.bigint() / 1000n}`)
       return { seconds, publishedMs: published }
     }))
     const after = yield* rowCounts
