@@ -12,7 +12,7 @@ import { SqlClient } from "@effect/sql"
 import { Effect, Fiber, Layer, Logger, LogLevel } from "effect"
 import { randomBytes } from "node:crypto"
 import { writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { decodeEventLog, type TransactionReceipt } from "viem"
 import { Nats } from "../../services/Nats.ts"
@@ -39,6 +39,8 @@ export interface PipelineFigures {
   readonly ratio: number
   readonly latency: { readonly rate: number; readonly n: number; readonly p50: number; readonly p99: number; readonly max: number }
   readonly peakRssMiB: number
+  /** CPU time of this process (service + driver) per payment during (a): robust when other work shares the machine. */
+  readonly cpuMsPerPayment: number
   /** Rows one confirmation wrote, per table (the floor writes the same). */
   readonly rowsPerPayment: string
 }
@@ -137,13 +139,16 @@ export const pipelineBench = (options: PipelineOptions) =>
       const ids = forThroughput.map((p) => p.transactionId)
       const started = performance.now()
       const window0 = process.hrtime.bigint() / 1000n
+      const cpu0 = process.cpuUsage()
       yield* Effect.forEach(forThroughput, publish, { concurrency: 256, discard: true })
       const published = performance.now() - started
       while ((yield* confirmedCount(ids)) < ids.length) yield* Effect.sleep("20 millis")
       const seconds = (performance.now() - started) / 1000
+      const cpu = process.cpuUsage(cpu0)
+      const cpuMsPerPayment = (cpu.user + cpu.system) / 1000 / ids.length
       // the phase's window on the monotonic clock, to cut a --cpu-prof profile to it
       if (process.env["PIPELINE_PROFILE_WINDOW"] !== undefined) console.log(`profile window ${window0} ${process.hrtime.bigint() / 1000n}`)
-      return { seconds, publishedMs: published }
+      return { seconds, publishedMs: published, cpuMsPerPayment }
     }))
     const after = yield* rowCounts
     // rows one confirmation writes, for the floor to write the same
@@ -199,6 +204,7 @@ export const pipelineBench = (options: PipelineOptions) =>
       ratio: paymentsPerSec / floorPaymentsPerSec,
       latency: { rate: options.rate, n: latencies.length, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1) ?? Number.NaN },
       peakRssMiB: Math.max(rssA, rssB),
+      cpuMsPerPayment: throughput.cpuMsPerPayment,
       rowsPerPayment: rows
     } satisfies PipelineFigures
   })
@@ -217,7 +223,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
         console.log("| --- | --- | --- | --- |")
         console.log(`| ${f.n} webhooks at once → confirmed | ${f.paymentsPerSec.toFixed(0)} payments/s | ${f.floorPaymentsPerSec.toFixed(0)} payments/s | ${f.ratio.toFixed(2)} |`)
         console.log(`| steady ${f.latency.rate}/s, received → confirmed (${f.latency.n}) | p50 ${f.latency.p50.toFixed(1)} ms, p99 ${f.latency.p99.toFixed(1)} ms, max ${f.latency.max.toFixed(1)} ms | | |`)
-        console.log(`\npeak RSS of this process (service + driver) during (a) and (b): ${f.peakRssMiB} MiB`)
+        console.log(`\nCPU of this process per payment during (a): ${f.cpuMsPerPayment.toFixed(2)} ms; machine load average ${loadavg()[0]!.toFixed(1)}`)
+        console.log(`peak RSS of this process (service + driver) during (a) and (b): ${f.peakRssMiB} MiB`)
         console.log(JSON.stringify(f))
       })
     ),
