@@ -69,7 +69,7 @@ export class Audit extends Effect.Service<Audit>()("billing/Audit", {
                 ${json(entry.after)}::jsonb, ${entry.requestId ?? null})
         RETURNING id::text AS id, created_at`
       const inserted = yield* decodeInserted(row)
-      yield* outbox.enqueue(AuditEvents, {
+      yield* outbox.add(AuditEvents, {
         id: inserted.id,
         actor: entry.actor,
         action: entry.action,

@@ -176,7 +176,7 @@ export class Notifications extends Effect.Service<Notifications>()("billing/Noti
         const [row] = yield* sql`INSERT INTO notifications (user_id, kind, payload)
           VALUES (${userId}, ${kind}, ${stored}::jsonb) RETURNING id::text AS id, created_at`
         const inserted = yield* decodeInserted(row)
-        yield* outbox.enqueue(NotificationEvents, {
+        yield* outbox.add(NotificationEvents, {
           id: inserted.id,
           user_id: userId,
           audience,

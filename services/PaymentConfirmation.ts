@@ -18,6 +18,8 @@ import { type PaymentRow, Payments } from "./Payments.ts"
 import { Rpc } from "./Rpc.ts"
 import type { RpcError, UnknownNetwork } from "./RpcError.ts"
 import { Settlement } from "./Settlement.ts"
+import { type ChainView, directView } from "./ChainView.ts"
+import { confirmBatch, type Target } from "./ConfirmBatch.ts"
 
 /** What an event says, whichever its source: only a pointer into the chain. */
 export interface Hint {
@@ -32,7 +34,8 @@ export interface Hint {
 /** How far a hint got: acted on (or nothing to do), or not final yet and worth looking at again. */
 export type Checked = Data.TaggedEnum<{
   Done: {}
-  Later: { readonly reason: string }
+  /** `until`: the head of `network` worth looking again at (the block that makes it deep enough). */
+  Later: { readonly reason: string; readonly until?: { readonly network: string; readonly head: bigint } }
 }>
 export const Checked = Data.taggedEnum<Checked>()
 
@@ -74,16 +77,19 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
       payments.findOne(sql.and([sql`t.tx_hash = ${txHash.toLowerCase()}`, sql`t.log_index = ${logIndex}`]))
 
     /** Depth of the receipt's block on the canonical chain, or none when a reorg replaced that block. */
-    const depthOf = (network: string, receipt: TransactionReceipt) =>
+    const depthOf = (network: string, receipt: TransactionReceipt, view: ChainView) =>
       Effect.gen(function*() {
-        const block = yield* rpc.block(network, receipt.blockNumber)
+        const block = yield* view.block(network, receipt.blockNumber)
         if (block.hash !== receipt.blockHash) return Option.none<bigint>()
-        const head = yield* rpc.blockNumber(network)
+        const head = yield* view.head(network)
         return Option.some(head - receipt.blockNumber + 1n)
       })
+    const direct = directView(rpc)
+    /** Worth looking at again once the receipt's block has `confirmations` blocks. */
+    const deepAt = (network: string, blockNumber: bigint, confirmations: number) => ({ network, head: blockNumber + BigInt(confirmations) - 1n })
 
     /** A final reverted transaction: an attempt on the order its calldata names, if the payer sent it to the contract. */
-    const reverted = (hint: Hint) =>
+    const reverted = (hint: Hint, view: ChainView) =>
       Effect.gen(function*() {
         const { contract } = hint
         const found = yield* rpc.transaction(contract.network, hint.txHash)
@@ -110,8 +116,10 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
           reason: "reverted",
           expiresAt: payment.expires_at
         })
-        if (outcome === "recorded") yield* Metric.increment(labelled(paymentAttemptsTotal, { outcome: "reverted", network: payment.network }))
-        yield* Effect.logInfo(`payment attempt ${outcome}`).pipe(Effect.annotateLogs({ order_id: payment.order_id, user_id: payment.user_id }))
+        yield* view.defer(Effect.gen(function*() {
+          if (outcome === "recorded") yield* Metric.increment(labelled(paymentAttemptsTotal, { outcome: "reverted", network: payment.network }))
+          yield* Effect.logInfo(`payment attempt ${outcome}`).pipe(Effect.annotateLogs({ order_id: payment.order_id, user_id: payment.user_id }))
+        }))
         return Checked.Done()
       })
 
@@ -119,12 +127,12 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
      * The log is gone from the canonical chain (a reorg). Unless the transaction is back in another block, its order's
      * payment, if only seen, returns to pending, and if confirmed is reversed.
      */
-    const dropped = (hint: Hint) =>
+    const dropped = (hint: Hint, view: ChainView) =>
       Effect.gen(function*() {
         const payment = yield* paymentAt(hint.txHash, hint.logIndex)
         if (Option.isNone(payment)) return Checked.Done()
         const receipt = yield* rpc.receipt(hint.contract.network, hint.txHash)
-        if (Option.isSome(receipt) && Option.isSome(yield* depthOf(hint.contract.network, receipt.value))) return Checked.Done()
+        if (Option.isSome(receipt) && Option.isSome(yield* depthOf(hint.contract.network, receipt.value, direct))) return Checked.Done()
         const p = payment.value
         if (p.status === "seen") yield* settlement.unsee(p.id, hint.txHash)
         if (p.status === "confirmed") {
@@ -139,7 +147,12 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
             Effect.catchTag("RpcError", () => Effect.succeed(false))
           ))
           // Not final yet is waiting, not failing: it must not use up the message's deliveries.
-          if (!replaced) return Checked.Later({ reason: `reorg of ${hint.txHash} not yet final at block ${p.block_number}` })
+          if (!replaced) {
+            return Checked.Later({
+              reason: `reorg of ${hint.txHash} not yet final at block ${p.block_number}`,
+              ...(p.block_number === null ? {} : { until: deepAt(hint.contract.network, p.block_number, net.confirmations) })
+            })
+          }
           const again = yield* rpc.receipt(hint.contract.network, hint.txHash)
           if (Option.isSome(again)) return Checked.Done()
           const outcome = yield* settlement.reverse({
@@ -149,26 +162,31 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
             txHash: hint.txHash,
             logIndex: p.log_index ?? hint.logIndex
           })
-          yield* Effect.logWarning(`deep reorg: payment ${outcome}`).pipe(Effect.annotateLogs({ order_id: p.order_id, user_id: p.user_id }))
+          yield* view.defer(Effect.logWarning(`deep reorg: payment ${outcome}`).pipe(Effect.annotateLogs({ order_id: p.order_id, user_id: p.user_id })))
         }
         return Checked.Done()
       })
 
-    const settle = (hint: Hint) =>
+    const settle = (hint: Hint, view: ChainView) =>
       Effect.gen(function*() {
         const { contract } = hint
         const net = yield* rpc.networkConfig(contract.network)
-        const found = yield* rpc.receipt(contract.network, hint.txHash)
+        const found = yield* view.receipt(contract.network, hint.txHash)
         if (Option.isNone(found)) {
           const seen = yield* paymentAt(hint.txHash, hint.logIndex)
-          if (Option.exists(seen, (p) => p.status === "seen" || p.status === "confirmed")) return yield* dropped(hint)
+          if (Option.exists(seen, (p) => p.status === "seen" || p.status === "confirmed")) return yield* dropped(hint, view)
           return yield* ConfirmationError.retryable(`transaction ${hint.txHash} not found on ${contract.network}`)
         }
         const receipt = found.value
-        const depth = yield* depthOf(contract.network, receipt)
-        if (Option.isNone(depth)) return Checked.Later({ reason: "receipt block is no longer canonical" })
+        const depth = yield* depthOf(contract.network, receipt, view)
+        if (Option.isNone(depth)) {
+          // the next block may settle the reorg
+          const head = yield* view.head(contract.network)
+          return Checked.Later({ reason: "receipt block is no longer canonical", until: { network: contract.network, head: head + 1n } })
+        }
         const deep = depth.value >= BigInt(net.confirmations)
-        if (receipt.status === "reverted") return deep ? yield* reverted(hint) : Checked.Later({ reason: "reverted transaction not final yet" })
+        const until = deepAt(contract.network, receipt.blockNumber, net.confirmations)
+        if (receipt.status === "reverted") return deep ? yield* reverted(hint, view) : Checked.Later({ reason: "reverted transaction not final yet", until })
 
         const log = receipt.logs.find((l) => l.logIndex === hint.logIndex)
         if (log === undefined || log.address.toLowerCase() !== contract.address) {
@@ -189,16 +207,16 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
         }
 
         if (decoded.value.eventName === "Burned") {
-          if (!deep) return Checked.Later({ reason: "burn not final yet" })
+          if (!deep) return Checked.Later({ reason: "burn not final yet", until })
           yield* settlement.burn({ dedupeKey, source: hint.source, paymentId: payment.id })
           return Checked.Done()
         }
         const minted = decoded.value.args
         if (!deep) {
           yield* settlement.markSeen(payment.id, logRef)
-          return Checked.Later({ reason: `${depth.value} of ${net.confirmations} confirmations` })
+          return Checked.Later({ reason: `${depth.value} of ${net.confirmations} confirmations`, until })
         }
-        const block = yield* rpc.block(contract.network, receipt.blockNumber)
+        const block = yield* view.block(contract.network, receipt.blockNumber)
         const token = tokenFromAddress(minted.token)
         const verdict = checkPayment({
           network: payment.network,
@@ -225,22 +243,24 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
           verdict,
           log: { ...logRef, network: contract.network, chainId: payment.chain_id, token, amount: minted.amount }
         })
-        yield* Effect.logInfo(`payment ${outcome}`).pipe(Effect.annotateLogs({ order_id: payment.order_id, user_id: payment.user_id }))
-        if (outcome === "confirmed" || outcome === "failed") {
-          yield* Metric.increment(labelled(transactionsTotal, { status: outcome, network: payment.network, token: payment.token }))
-        }
-        if (outcome === "confirmed") {
-          const now = yield* Clock.currentTimeMillis
-          yield* Metric.update(webhookToConfirmationSeconds, (now - payment.created_at.getTime()) / 1000)
-        }
+        yield* view.defer(Effect.gen(function*() {
+          yield* Effect.logInfo(`payment ${outcome}`).pipe(Effect.annotateLogs({ order_id: payment.order_id, user_id: payment.user_id }))
+          if (outcome === "confirmed" || outcome === "failed") {
+            yield* Metric.increment(labelled(transactionsTotal, { status: outcome, network: payment.network, token: payment.token }))
+          }
+          if (outcome === "confirmed") {
+            const now = yield* Clock.currentTimeMillis
+            yield* Metric.update(webhookToConfirmationSeconds, (now - payment.created_at.getTime()) / 1000)
+          }
+        }))
         return Checked.Done()
       })
 
     const networkFailed = (e: RpcError | UnknownNetwork) =>
       Effect.zipRight(Metric.increment(labelled(transactionsNetworkFailedTotal, { network: e.network })), Effect.fail(rpcFailure(e)))
 
-    const check = (hint: Hint, removed: boolean) =>
-      (removed ? dropped(hint) : settle(hint)).pipe(
+    const check = (hint: Hint, removed: boolean, view: ChainView = direct) =>
+      (removed ? dropped(hint, view) : settle(hint, view)).pipe(
         Effect.catchTags({ RpcError: networkFailed, UnknownNetwork: networkFailed }),
         Effect.annotateLogs({ tx_hash: hint.txHash, contract_slug: hint.contract.slug }),
         Effect.withSpan("PaymentConfirmation.check", { attributes: { tx_hash: hint.txHash, source: hint.source } })
@@ -249,30 +269,41 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
     const unknownContract = (what: string) => Effect.fail(ConfirmationError.permanent(`contract ${what} is not registered`))
     const registered = (slug: string) => contracts.get(slug).pipe(Effect.catchTag("ContractNotFound", () => unknownContract(slug)))
 
-    /** A relayer's webhook. */
-    const webhook = (q: QueuedWebhook) =>
-      Effect.flatMap(registered(q.event.contract), (contract) =>
-        check({
+    const webhookTarget = (q: QueuedWebhook) =>
+      Effect.map(registered(q.event.contract), (contract): Target => ({
+        hint: {
           source: `webhook:${q.webhook_id}`,
           contract,
           txHash: q.event.tx_hash as `0x${string}`,
           logIndex: q.event.log_index,
           orderId: q.event.order_id
-        }, false))
-
-    /** A log the ChainListener read, or one a reorg removed. */
-    const chainEvent = (e: ChainEvent) =>
+        },
+        removed: false
+      }))
+    const chainTarget = (e: ChainEvent) =>
       contracts.findByAddress(e.network, e.contract).pipe(
         Effect.flatMap(Option.match({ onNone: () => unknownContract(`${e.contract} on ${e.network}`), onSome: Effect.succeed })),
-        Effect.flatMap((contract) =>
-          check({
+        Effect.map((contract): Target => ({
+          hint: {
             source: `chain:${e.chain_id}:${e.block_hash}`,
             contract,
             txHash: e.tx_hash as `0x${string}`,
             logIndex: e.log_index,
             orderId: undefined
-          }, e.removed))
+          },
+          removed: e.removed
+        }))
       )
+    const checkTarget = (t: Target, view?: ChainView) => check(t.hint, t.removed, view)
+    const batch = confirmBatch(sql, rpc, checkTarget)
+
+    /** A relayer's webhook. */
+    const webhook = (q: QueuedWebhook) => Effect.flatMap(webhookTarget(q), (t) => checkTarget(t))
+    /** A log the ChainListener read, or one a reorg removed. */
+    const chainEvent = (e: ChainEvent) => Effect.flatMap(chainTarget(e), (t) => checkTarget(t))
+    /** Webhooks of one batch, confirmed together (see confirmBatch). */
+    const webhooks = (qs: ReadonlyArray<QueuedWebhook>) => Effect.flatMap(Effect.forEach(qs, (q) => Effect.either(webhookTarget(q))), batch)
+    const chainEvents = (es: ReadonlyArray<ChainEvent>) => Effect.flatMap(Effect.forEach(es, (e) => Effect.either(chainTarget(e))), batch)
 
     /** A payment stuck in pending/seen although its transaction is known: look at its log again. */
     const recheck = (p: PaymentRow, source: string) => {
@@ -282,7 +313,7 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
         check({ source, contract, txHash: txHash as `0x${string}`, logIndex: p.log_index ?? 0, orderId: p.order_id }, false))
     }
 
-    return { webhook, chainEvent, recheck } as const
+    return { webhook, chainEvent, webhooks, chainEvents, recheck } as const
   }),
   dependencies: [Contracts.Default, Payments.Default, Settlement.Default]
 }) {}

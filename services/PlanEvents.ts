@@ -105,7 +105,7 @@ export class PlanEvents extends Effect.Service<PlanEvents>()("billing/PlanEvents
           tx_hash: tx.tx_hash
         }
       }
-      yield* outbox.enqueue(PlanChangedEvents, event)
+      yield* outbox.add(PlanChangedEvents, event)
       yield* Effect.annotateCurrentSpan({ reason: change.reason, user_id: change.userId })
       return event
     })

@@ -52,7 +52,10 @@ export const RpcRetryConfig = Config.all({
   baseDelay: Config.duration("BILLING_RPC_RETRY_BASE_DELAY").pipe(Config.withDefault(Duration.millis(200))),
   timeout: Config.duration("BILLING_RPC_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
   cooldown: Config.duration("BILLING_RPC_COOLDOWN").pipe(Config.withDefault(Duration.seconds(5))),
-  maxCooldown: Config.duration("BILLING_RPC_COOLDOWN_MAX").pipe(Config.withDefault(Duration.seconds(60)))
+  maxCooldown: Config.duration("BILLING_RPC_COOLDOWN_MAX").pipe(Config.withDefault(Duration.seconds(60))),
+  /** JSON-RPC batching per endpoint: calls made together go in one HTTP request (at most `batchSize` calls). */
+  batchSize: Config.integer("BILLING_RPC_BATCH_SIZE").pipe(Config.withDefault(100)),
+  batchWait: Config.duration("BILLING_RPC_BATCH_WAIT").pipe(Config.withDefault(Duration.millis(1)))
 })
 
 const notFound = (error: unknown) =>
@@ -81,6 +84,7 @@ export class Rpc extends Effect.Service<Rpc>()("billing/Rpc", {
       Schedule.intersect(Schedule.recurs(Math.max(0, retry.attempts - 1)))
     )
     const timeoutMs = Duration.toMillis(retry.timeout)
+    const batch = retry.batchSize > 1 ? { batchSize: retry.batchSize, wait: Duration.toMillis(retry.batchWait) } : false
     const bench: BenchPolicy = {
       cooldownMillis: Duration.toMillis(retry.cooldown),
       maxCooldownMillis: Duration.toMillis(retry.maxCooldown)
@@ -193,7 +197,7 @@ export class Rpc extends Effect.Service<Rpc>()("billing/Rpc", {
           return Effect.succeed([config.network, { ...old, config }] as const)
         }
         const clients = config.rpc_endpoints.map((url) =>
-          createPublicClient({ transport: http(url, { retryCount: 0, timeout: timeoutMs }) }) as PublicClient
+          createPublicClient({ transport: http(url, { retryCount: 0, timeout: timeoutMs, batch }) }) as PublicClient
         )
         return SynchronizedRef.make<ReadonlyArray<EndpointHealth>>(clients.map(() => unprovenEndpoint)).pipe(
           Effect.map((health): NetworkClients => ({ config, clients, health })),

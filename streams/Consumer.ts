@@ -5,6 +5,10 @@
  * fetches batches, decodes each payload with a Schema, runs the handler and turns the handler's
  * `Exit` into ack / nak(delay) / dead letter + term with the pure `Disposition` policy:
  * - the ack is sent only after the handler's effect completed (the handler commits its SQL first);
+ * - with `handleBatch`, the messages of a fetch are handed over in batches (what has arrived, up to `batchSize`),
+ *   `batches` of them at once, and each message is answered after its batch's handler;
+ * - a `Later` with a `wake` keeps its message (`working()`) until `wake` completes or `delay` passes, then naks it
+ *   for redelivery at once; at most `maxWaiting` messages wait so, the others are nak'ed with `delay`;
  * - a long handler keeps the message with `msg.working()` every `workingInterval`;
  * - a dead letter is the original payload and headers plus `DeadLetterHeaders`, published to
  *   `subjects.dlq(durable)` with a `Nats-Msg-Id` of `<durable>:<stream seq>`, then the message is termed;
@@ -19,16 +23,20 @@ import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream"
 import type { Consumer as JsConsumer, ConsumerConfig, ConsumerMessages, JsMsg } from "@nats-io/jetstream"
 import { nanos } from "@nats-io/transport-node"
 import {
+  Array as Arr,
   Cause,
   Deferred,
   Duration,
   Effect,
   Either,
+  Chunk,
   Exit,
   Fiber,
+  FiberSet,
   HashMap,
   Metric,
   Option,
+  Queue,
   Ref,
   Schedule,
   Schema,
@@ -50,6 +58,11 @@ export interface MessageMeta {
   readonly msgId: string | undefined
 }
 
+export interface BatchItem<A> {
+  readonly message: A
+  readonly meta: MessageMeta
+}
+
 export interface Options<A, I, R> {
   /** For logs, spans and metrics. */
   readonly name: string
@@ -58,10 +71,19 @@ export interface Options<A, I, R> {
   readonly filterSubject: string
   /** Decodes the JSON payload. */
   readonly schema: Schema.Schema<A, I, never>
-  readonly handle: (
+  /** One message at a time (`concurrency` at once); unused when `handleBatch` is given. */
+  readonly handle?: (
     message: A,
     meta: MessageMeta
   ) => Effect.Effect<Disposition.Outcome, Disposition.HandlerFailure, R>
+  /** The decoded messages of one batch at once: one result per item, in order. */
+  readonly handleBatch?: (
+    items: ReadonlyArray<BatchItem<A>>
+  ) => Effect.Effect<ReadonlyArray<Exit.Exit<Disposition.Outcome, Disposition.HandlerFailure>>, never, R>
+  /** Batches handled at once with `handleBatch` (a fetch asks for `batchSize * batches`), default 1. */
+  readonly batches?: number
+  /** Messages kept waiting on their `wake` at once, default 1000. */
+  readonly maxWaiting?: number
   readonly policy: Disposition.RetryPolicy
   /** Default 30 seconds. */
   readonly ackWait?: Duration.DurationInput
@@ -125,6 +147,10 @@ export const run = <A, I, R>(
     const ackWait = Duration.decode(options.ackWait ?? "30 seconds")
     const batchSize = options.batchSize ?? 10
     const concurrency = options.concurrency ?? batchSize
+    const { handle, handleBatch } = options
+    const batches = handleBatch === undefined ? 1 : Math.max(1, options.batches ?? 1)
+    const maxWaiting = options.maxWaiting ?? 1000
+    const waiting = yield* FiberSet.make<void>()
     const fetchExpires = Duration.toMillis(options.fetchExpires ?? "30 seconds")
     const workingInterval = options.workingInterval ?? Duration.divide(ackWait, 3).pipe(Option.getOrElse(() => ackWait))
     const deadLetterSubject = options.deadLetterSubject ?? nats.subjects.dlq(durable)
@@ -153,14 +179,25 @@ export const run = <A, I, R>(
       Effect.zipRight(nats.use(`consumers.get(${stream}, ${durable})`, ({ js }) => js.consumers.get(stream, durable)))
     )
 
-    const handleOne = (msg: JsMsg, meta: MessageMeta): Effect.Effect<Disposition.Outcome, Disposition.HandlerFailure | Disposition.Undecodable, R> =>
+    const decodeMessage = (msg: JsMsg): Effect.Effect<A, Disposition.Undecodable> =>
       Effect.try({ try: () => utf8.decode(msg.data), catch: () => new Disposition.Undecodable({ reason: "payload is not UTF-8" }) }).pipe(
-        Effect.flatMap((text) => Effect.mapError(decode(text), (error) => new Disposition.Undecodable({ reason: error.message }))),
-        Effect.flatMap((message) => Effect.suspend(() => options.handle(message, meta)))
+        Effect.flatMap((text) => Effect.mapError(decode(text), (error) => new Disposition.Undecodable({ reason: error.message })))
       )
+    const handleOne = (msg: JsMsg, meta: MessageMeta): Effect.Effect<Disposition.Outcome, Disposition.HandlerFailure | Disposition.Undecodable, R> =>
+      Effect.flatMap(decodeMessage(msg), (message) =>
+        handle === undefined ? Effect.dieMessage(`consumer ${options.name} has no handler`) : Effect.suspend(() => handle(message, meta)))
 
     const keepWorking = (msg: JsMsg) =>
       reply("working", () => msg.working()).pipe(Effect.delay(workingInterval), Effect.forever)
+    const keepAllWorking = (msgs: ReadonlyArray<JsMsg>) =>
+      Effect.forEach(msgs, (msg) => reply("working", () => msg.working()), { discard: true }).pipe(Effect.delay(workingInterval), Effect.forever)
+
+    /** Kept until `wake` (or `delay`), then nak'ed for redelivery at once; also when the consumer stops. */
+    const wait = (msg: JsMsg, wake: Effect.Effect<void>, delay: Duration.Duration) =>
+      Effect.raceFirst(wake, Effect.sleep(delay)).pipe(
+        Effect.raceFirst(keepWorking(msg)),
+        Effect.ensuring(reply("nak", () => msg.nak()))
+      )
 
     const deadLetter = (msg: JsMsg, meta: MessageMeta, reason: string) => {
       const original: Record<string, string> = {}
@@ -210,7 +247,15 @@ export const run = <A, I, R>(
         yield* Metric.increment(Metric.tagged(Metric.tagged(messagesTotal, "consumer", options.name), "disposition", disposition._tag))
         yield* Disposition.Disposition.$match(disposition, {
           Ack: () => reply("ack", () => msg.ack()),
-          Retry: ({ delay }) => reply("nak", () => msg.nak(Duration.toMillis(delay))),
+          Retry: ({ delay }) =>
+            Effect.gen(function*() {
+              const wake = Exit.isSuccess(exit) && exit.value._tag === "Later" ? exit.value.wake : undefined
+              if (wake !== undefined && (yield* FiberSet.size(waiting)) < maxWaiting) {
+                // settle runs uninterruptibly and a fork inherits that: the wait must stay interruptible (its race, shutdown)
+                return yield* FiberSet.run(waiting, Effect.interruptible(wait(msg, wake, delay)), { propagateInterruption: false }).pipe(Effect.asVoid)
+              }
+              yield* reply("nak", () => msg.nak(Duration.toMillis(delay)))
+            }),
           DeadLetter: ({ reason }) => deadLetter(msg, meta, reason)
         })
       }).pipe(Effect.uninterruptible)
@@ -229,6 +274,56 @@ export const run = <A, I, R>(
       )
     }
 
+    /** The messages of one batch: decoded, handled together, each answered with its own result. */
+    const processBatch = (msgs: ReadonlyArray<JsMsg>): Effect.Effect<void, never, R> =>
+      Effect.gen(function*() {
+        if (handleBatch === undefined || msgs.length === 0) return
+        const metas = msgs.map(metaOf)
+        const decoded = yield* Effect.forEach(msgs, (msg) => Effect.either(decodeMessage(msg)))
+        const items: Array<BatchItem<A>> = []
+        const handled: Array<JsMsg> = []
+        decoded.forEach((d, i) => {
+          if (Either.isRight(d)) {
+            items.push({ message: d.right, meta: metas[i]! })
+            handled.push(msgs[i]!)
+          }
+        })
+        const results = items.length === 0
+          ? Exit.succeed([])
+          : yield* Effect.suspend(() => handleBatch(items)).pipe(Effect.raceFirst(keepAllWorking(handled)), Effect.exit)
+        let k = 0
+        yield* Effect.forEach(msgs, (msg, i) => {
+          const d = decoded[i]!
+          const exit: Disposition.HandlerExit = Either.isLeft(d)
+            ? Exit.fail(d.left)
+            : Exit.isFailure(results)
+            ? Exit.failCause(results.cause)
+            : results.value[k++] ?? Exit.die(new Error("the batch handler returned fewer results than items"))
+          return settle(msg, metas[i]!, exit)
+        }, { discard: true })
+      }).pipe(Effect.withSpan(`${options.name}.batch`, { attributes: { size: msgs.length } }))
+
+    /**
+     * The messages of one fetch through a bounded queue to `batches` workers, each taking what is there (up to
+     * `batchSize`, at least one): batches fill under load and stay small (fast) when idle. The end of the fetch is
+     * an `undefined` in the queue, passed on by each worker that sees it.
+     */
+    const inBatches = (messages: Stream.Stream<JsMsg, NatsError>) =>
+      Effect.gen(function*() {
+        const queue = yield* Queue.bounded<JsMsg | undefined>(batchSize * batches)
+        const pump = messages.pipe(Stream.runForEach((msg) => Queue.offer(queue, msg)), Effect.either, Effect.zipLeft(Queue.offer(queue, undefined)))
+        const worker = Effect.gen(function*() {
+          for (;;) {
+            const taken = Chunk.toReadonlyArray(yield* Queue.takeBetween(queue, 1, batchSize))
+            const msgs = taken.filter((m): m is JsMsg => m !== undefined)
+            yield* processBatch(msgs)
+            if (msgs.length < taken.length) return yield* Queue.offer(queue, undefined)
+          }
+        })
+        const [pumped] = yield* Effect.all([pump, Effect.all(Arr.replicate(worker, batches), { concurrency: "unbounded" })], { concurrency: "unbounded" })
+        return Either.getLeft(pumped)
+      })
+
     /** One fetch: handles every message it yields; fails (after the others finished) if fetching failed. */
     const runBatch = (consumer: JsConsumer): Effect.Effect<void, NatsError, R> =>
       Effect.scoped(Effect.gen(function*() {
@@ -236,7 +331,7 @@ export const run = <A, I, R>(
         // pulled again, which a full set of in-flight handlers may not do: do not wait for it
         const stop = (messages: ConsumerMessages) => Effect.sync(() => void messages.close())
         const messages = yield* Effect.acquireRelease(
-          nats.use("fetch", () => consumer.fetch({ max_messages: batchSize, expires: fetchExpires })),
+          nats.use("fetch", () => consumer.fetch({ max_messages: batchSize * batches, expires: fetchExpires })),
           stop
         )
         // on shutdown stop the fetch: the iterator ends after the messages already received
@@ -246,17 +341,13 @@ export const run = <A, I, R>(
           try: () => iterator.next(),
           catch: (cause) => Option.some(new NatsError({ operation: "fetch", cause }))
         }).pipe(Effect.flatMap((r) => r.done ? Effect.fail(Option.none()) : Effect.succeed(r.value)))
-        const failure = yield* Stream.repeatEffectOption(next).pipe(
-          Stream.either,
-          Stream.mapEffect(
-            Either.match({
-              onLeft: (error) => Effect.succeed(Option.some(error)),
-              onRight: (msg) => Effect.as(processMessage(msg), Option.none<NatsError>())
-            }),
-            { concurrency, unordered: true }
-          ),
-          Stream.runFold(Option.none<NatsError>(), (found, o) => Option.orElse(o, () => found))
-        )
+        const outcomes = handleBatch === undefined
+          ? Stream.mapEffect(Stream.either(Stream.repeatEffectOption(next)), Either.match({
+            onLeft: (error) => Effect.succeed(Option.some(error)),
+            onRight: (msg) => Effect.as(processMessage(msg), Option.none<NatsError>())
+          }), { concurrency, unordered: true })
+          : Stream.fromEffect(inBatches(Stream.repeatEffectOption(next)))
+        const failure = yield* outcomes.pipe(Stream.runFold(Option.none<NatsError>(), (found, o) => Option.orElse(o, () => found)))
         if (Option.isSome(failure)) return yield* Effect.fail(failure.value)
       }))
 

@@ -15,13 +15,16 @@
  * delivery count, so the caller says how many earlier deliveries of this message failed
  * (`previousFailures`); without it every earlier delivery counts as a failure.
  */
-import { Cause, Data, Duration, Exit, Option } from "effect"
+import { Cause, Data, Duration, type Effect, Exit, Option } from "effect"
 
 /** What a handler reports when it finished normally. */
 export type Outcome = Data.TaggedEnum<{
   Done: {}
-  /** Not ready yet (e.g. too few confirmations): deliver again after `delay`. */
-  Later: { readonly delay: Duration.Duration; readonly reason: string }
+  /**
+   * Not ready yet (e.g. too few confirmations): deliver again after `delay`, or as soon as `wake` completes (the
+   * consumer keeps the message meanwhile, e.g. until the block that makes a payment deep enough).
+   */
+  Later: { readonly delay: Duration.Duration; readonly reason: string; readonly wake?: Effect.Effect<void> }
 }>
 export const Outcome = Data.taggedEnum<Outcome>()
 

@@ -1,8 +1,10 @@
 import { SqlClient } from "@effect/sql"
-import { Config, Duration, Effect, Layer } from "effect"
+import { Config, Duration, Effect, Exit, Layer } from "effect"
+import { ChainHeads } from "../services/ChainHeads.ts"
+import type { BatchResult, ItemResult } from "../services/ConfirmBatch.ts"
 import { Nats } from "../services/Nats.ts"
 import { Notifications } from "../services/Notifications.ts"
-import { type Checked, type ConfirmationError, PaymentConfirmation } from "../services/PaymentConfirmation.ts"
+import { type Checked, PaymentConfirmation } from "../services/PaymentConfirmation.ts"
 import { transactional } from "../services/Rows.ts"
 import { ChainStream, WebhookStream } from "../services/StreamCodecs.ts"
 import * as Consumer from "./Consumer.ts"
@@ -13,12 +15,16 @@ export const ProcessorConfig = Config.all({
   baseDelay: Config.duration("BILLING_PROCESSOR_RETRY_BASE_DELAY").pipe(Config.withDefault(Duration.seconds(1))),
   maxDelay: Config.duration("BILLING_PROCESSOR_RETRY_MAX_DELAY").pipe(Config.withDefault(Duration.minutes(1))),
   confirmationPoll: Config.duration("BILLING_CONFIRMATION_POLL").pipe(Config.withDefault(Duration.seconds(2))),
-  ackWait: Config.duration("BILLING_PROCESSOR_ACK_WAIT").pipe(Config.withDefault(Duration.seconds(30)))
+  ackWait: Config.duration("BILLING_PROCESSOR_ACK_WAIT").pipe(Config.withDefault(Duration.seconds(30))),
+  batchSize: Config.integer("BILLING_PROCESSOR_BATCH_SIZE").pipe(Config.validate({ message: "at least 1", validation: (n) => n >= 1 }), Config.withDefault(100)),
+  batches: Config.integer("BILLING_PROCESSOR_BATCHES").pipe(Config.validate({ message: "at least 1", validation: (n) => n >= 1 }), Config.withDefault(4)),
+  maxWaiting: Config.integer("BILLING_PROCESSOR_MAX_WAITING").pipe(Config.validate({ message: "at least 0", validation: (n) => n >= 0 }), Config.withDefault(1000))
 })
 
 /**
- * Durable consumers of the webhooks and chain streams, supervised fibers for the life of the layer. Each message goes
- * to PaymentConfirmation; its result becomes a disposition (not final yet: look again after the confirmation poll).
+ * Durable consumers of the webhooks and chain streams, supervised fibers for the life of the layer. Messages go to
+ * PaymentConfirmation a batch at a time (one SQL transaction per batch); each result becomes a disposition. A payment
+ * not deep enough yet waits for its block on the shared head watcher (at most the confirmation poll), then comes back.
  * A dead letter is reported to finance_ops (a notification in its own SQL transaction).
  */
 export const PaymentProcessorLive = Layer.scopedDiscard(Effect.gen(function*() {
@@ -29,11 +35,21 @@ export const PaymentProcessorLive = Layer.scopedDiscard(Effect.gen(function*() {
   const notifications = yield* Notifications
   const policy = { maxDeliveries: config.maxDeliveries, baseDelay: config.baseDelay, maxDelay: config.maxDelay }
 
-  const toOutcome = <R>(checked: Effect.Effect<Checked, ConfirmationError, R>) =>
-    checked.pipe(
-      Effect.map((c): Outcome => c._tag === "Done" ? Outcome.Done() : Outcome.Later({ delay: config.confirmationPoll, reason: c.reason })),
-      Effect.mapError((e) => new HandlerFailure({ retryable: e.retryable, reason: e.reason }))
+  const heads = yield* ChainHeads
+  const toOutcome = (c: Checked): Outcome =>
+    c._tag === "Done" ? Outcome.Done() : Outcome.Later({
+      delay: config.confirmationPoll,
+      reason: c.reason,
+      ...(c.until === undefined ? {} : { wake: heads.awaitHead(c.until.network, c.until.head) })
+    })
+  const toExit = (result: ItemResult): Exit.Exit<Outcome, HandlerFailure> =>
+    Exit.mapBoth(result, { onSuccess: toOutcome, onFailure: (e) => new HandlerFailure({ retryable: e.retryable, reason: e.reason }) })
+  const batched = <A>(confirm: (messages: ReadonlyArray<A>) => Effect.Effect<BatchResult>) => (items: ReadonlyArray<Consumer.BatchItem<A>>) =>
+    confirm(items.map((i) => i.message)).pipe(
+      Effect.tap(({ heads: read }) => Effect.forEach(read, ([network, head]) => heads.observe(network, head), { discard: true })),
+      Effect.map(({ results }) => results.map(toExit))
     )
+  const batching = { batchSize: config.batchSize, batches: config.batches, maxWaiting: config.maxWaiting }
 
   const onDeadLetter = (consumer: string) => (meta: Consumer.MessageMeta, reason: string) =>
     notifications.notifyFinanceOps("dead_letter", {
@@ -51,7 +67,8 @@ export const PaymentProcessorLive = Layer.scopedDiscard(Effect.gen(function*() {
     durable: nats.subjects.durables.paymentProcessorWebhooks,
     filterSubject: nats.subjects.streamSubjects.webhooks,
     schema: WebhookStream.schema,
-    handle: (q) => toOutcome(confirmation.webhook(q)),
+    handleBatch: batched(confirmation.webhooks),
+    ...batching,
     onDeadLetter: onDeadLetter("payment-processor-webhooks"),
     ackWait: config.ackWait,
     policy
@@ -62,9 +79,10 @@ export const PaymentProcessorLive = Layer.scopedDiscard(Effect.gen(function*() {
     durable: nats.subjects.durables.paymentProcessorChain,
     filterSubject: nats.subjects.streamSubjects.chain,
     schema: ChainStream.schema,
-    handle: (e) => toOutcome(confirmation.chainEvent(e)),
+    handleBatch: batched(confirmation.chainEvents),
+    ...batching,
     onDeadLetter: onDeadLetter("payment-processor-chain"),
     ackWait: config.ackWait,
     policy
   })
-})).pipe(Layer.provide([PaymentConfirmation.Default, Notifications.Default]))
+})).pipe(Layer.provide([PaymentConfirmation.Default, Notifications.Default, ChainHeads.Default]))

@@ -19,7 +19,9 @@ export interface Endpoint {
   readonly methods: Array<string>
 }
 
-const methodOf = Schema.decodeUnknownOption(Schema.parseJson(Schema.Struct({ method: Schema.String })))
+const Call = Schema.Struct({ method: Schema.String })
+/** The methods of a request body: one call, or a JSON-RPC batch of several. */
+const methodsOf = Schema.decodeUnknownOption(Schema.parseJson(Schema.Union(Call, Schema.Array(Call))))
 
 /** A local JSON-RPC endpoint in front of `target`, closed with the scope. */
 export const endpoint = (target: string): Effect.Effect<Endpoint, never, Scope.Scope> =>
@@ -32,7 +34,7 @@ export const endpoint = (target: string): Effect.Effect<Endpoint, never, Scope.S
         req.on("data", (chunk: Buffer) => chunks.push(chunk))
         req.on("end", () => {
           const body = Buffer.concat(chunks).toString("utf8")
-          methods.push(Option.match(methodOf(body), { onNone: () => "?", onSome: (b) => b.method }))
+          methods.push(...Option.match(methodsOf(body), { onNone: () => ["?"], onSome: (b) => ("method" in b ? [b.method] : b.map((c) => c.method)) }))
           if (state.mode === "fail") return res.writeHead(500, { "content-type": "text/plain" }).end("upstream exploded")
           fetch(state.target, { method: "POST", headers: { "content-type": "application/json" }, body }).then(
             async (r) => res.writeHead(r.status, { "content-type": "application/json" }).end(await r.text()),

@@ -1,0 +1,58 @@
+import type { SqlClient } from "@effect/sql"
+import { Cause, Effect, Either, Exit } from "effect"
+import { type ChainView, prefetchedView } from "./ChainView.ts"
+import type { Checked, ConfirmationError, Hint } from "./PaymentConfirmation.ts"
+import { buffered } from "./Outbox.ts"
+import { inBatchTransaction } from "./Rows.ts"
+import type { Rpc } from "./Rpc.ts"
+
+/** One event to check: a hint, and whether a reorg removed its log. */
+export interface Target {
+  readonly hint: Hint
+  readonly removed: boolean
+}
+
+export type ItemResult = Exit.Exit<Checked, ConfirmationError>
+
+export interface BatchResult {
+  /** One per entry, in order. */
+  readonly results: ReadonlyArray<ItemResult>
+  /** The heads the batch read, per network. */
+  readonly heads: ReadonlyMap<string, bigint>
+}
+
+/**
+ * A batch of events confirmed together: their chain reads made together (ChainView), then every check in ONE SQL
+ * transaction, so a batch costs one commit instead of one per payment. A defect or SQL failure anywhere rolls the
+ * whole batch back and each event is then checked alone, in its own transactions, so a poison event fails by itself.
+ * An event's own typed failure (not found, not ours) is its result and does not fail the batch: it is raised before
+ * the event's writes, which fail only by defect (and a defect rolls the whole batch back).
+ */
+export const confirmBatch = (
+  sql: SqlClient.SqlClient,
+  rpc: Rpc,
+  check: (target: Target, view: ChainView) => Effect.Effect<Checked, ConfirmationError>
+) =>
+(entries: ReadonlyArray<Either.Either<Target, ConfirmationError>>): Effect.Effect<BatchResult> =>
+  Effect.gen(function*() {
+    const targets = entries.flatMap((e) => (Either.isRight(e) ? [e.right] : []))
+    const deferred: Array<Effect.Effect<void>> = []
+    const wanted = targets.filter((t) => !t.removed).map((t) => ({ network: t.hint.contract.network, txHash: t.hint.txHash }))
+    const view = yield* prefetchedView(rpc, wanted, deferred)
+    const failed = (e: ConfirmationError): ItemResult => Exit.fail(e)
+
+    const checks = Effect.forEach(entries, (e) => Either.isLeft(e) ? Effect.succeed(failed(e.left)) : Effect.either(check(e.right, view)).pipe(
+      Effect.map(Either.match({ onLeft: failed, onRight: (c): ItemResult => Exit.succeed(c) }))
+    ))
+    // the checks' own transactions become the batch's (no savepoints), their outbox events one INSERT at the end
+    const together = yield* sql.withTransaction(buffered(sql)(Effect.locally(checks, inBatchTransaction, true))).pipe(Effect.exit)
+    if (Exit.isSuccess(together)) {
+      yield* Effect.forEach(deferred, (effect) => effect, { discard: true })
+      return { results: together.value, heads: view.heads }
+    }
+    if (Cause.isInterruptedOnly(together.cause)) return yield* Effect.interrupt
+    yield* Effect.logWarning("batch transaction failed; checking its events one by one", together.cause)
+    const alone: ChainView = { ...view, defer: (effect) => effect }
+    const results = yield* Effect.forEach(entries, (e) => Either.isLeft(e) ? Effect.succeed(failed(e.left)) : Effect.exit(check(e.right, alone)))
+    return { results, heads: view.heads }
+  }).pipe(Effect.withSpan("PaymentConfirmation.batch", { attributes: { size: entries.length } }))

@@ -1,0 +1,241 @@
+/**
+ * Payment pipeline bench (issue 9, items 3 and 4): the whole service in this process (the test harness: own database,
+ * stream prefix and anvil), N checkouts paid ahead of time by MultiPayer (many payments per block) and mined deep.
+ * (a) throughput: N webhooks published at once straight to JetStream, timed until all are confirmed (SQL count);
+ * (b) latency: a steady `rate`/s of webhooks for deep transactions, received → confirmed per payment (SQL poll);
+ * (c) the floor in the same run: bench/floors/g_pipeline.mjs, the same receipts + head reads (JSON-RPC batch) and
+ * the same rows written, multi-row, one transaction per batch.
+ *   npx tsx test/bench/pipeline.ts [--n=3000] [--rate=500] [--secs=10]
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { SqlClient } from "@effect/sql"
+import { Effect, Fiber, Layer, Logger, LogLevel } from "effect"
+import { randomBytes } from "node:crypto"
+import { writeFileSync } from "node:fs"
+import { loadavg, tmpdir } from "node:os"
+import { join } from "node:path"
+import { decodeEventLog, type TransactionReceipt } from "viem"
+import { Nats } from "../../services/Nats.ts"
+import { WebhookStream } from "../../services/StreamCodecs.ts"
+import { SubscriptionPassAbi } from "../../src/contracts/abi.ts"
+import { CheckoutView } from "../../src/domain/Checkout.ts"
+import type { QueuedWebhook } from "../../src/domain/Events.ts"
+import { App, appHarness, CONFIRMATIONS, decode, type Harness, PASS, registerContractAndPlan } from "../support/app.ts"
+import { deployMultiPayer } from "../support/multiPayer.ts"
+import { num, runFloor } from "./floors.ts"
+
+export interface PipelineOptions {
+  /** Payments of the throughput run (and of the floor). */
+  readonly n: number
+  /** Webhooks per second of the latency run. */
+  readonly rate: number
+  readonly secs: number
+}
+
+export interface PipelineFigures {
+  readonly n: number
+  readonly paymentsPerSec: number
+  readonly floorPaymentsPerSec: number
+  readonly ratio: number
+  readonly latency: { readonly rate: number; readonly n: number; readonly p50: number; readonly p99: number; readonly max: number }
+  readonly peakRssMiB: number
+  /** CPU time of this process (service + driver) per payment during (a): robust when other work shares the machine. */
+  readonly cpuMsPerPayment: number
+  /** Rows one confirmation wrote, per table (the floor writes the same). */
+  readonly rowsPerPayment: string
+}
+
+interface Paid {
+  readonly txHash: `0x${string}`
+  readonly logIndex: number
+  readonly orderId: string
+  readonly transactionId: string
+}
+
+const PER_TX = 50
+// not ../support/payments.ts: it imports @effect/vitest, which needs a vitest worker
+const checkoutOf = decode(CheckoutView)
+const mine = (app: Harness, blocks: number) => Effect.promise(() => app.devnet.testClient.mine({ blocks }))
+const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN
+
+const mintedLogs = (receipt: TransactionReceipt) =>
+  receipt.logs.flatMap((log) => {
+    const event = decodeEventLog({ abi: SubscriptionPassAbi, data: log.data, topics: log.topics })
+    return event.eventName === "Minted" ? [{ orderId: event.args.orderId.toLowerCase(), logIndex: log.logIndex }] : []
+  })
+
+/** `count` checkouts paid on chain, PER_TX orders per transaction, then mined deep. */
+const prepare = (app: Harness, payer: Effect.Effect.Success<ReturnType<typeof deployMultiPayer>>, tag: string, count: number) =>
+  Effect.gen(function*() {
+    const checkouts = yield* Effect.forEach(Array.from({ length: count }, (_, i) => i), (i) =>
+      Effect.map(app.request("POST", "/v1/billing/checkout", {
+        token: app.token(`${tag}-${i}`),
+        body: { plan_slug: "bench", wallet_address: payer.address, network: "anvil", token: "native" }
+      }), checkoutOf), { concurrency: 16 })
+    const paid: Array<Paid> = []
+    for (let i = 0; i < checkouts.length; i += PER_TX) {
+      const chunk: ReadonlyArray<CheckoutView> = checkouts.slice(i, i + PER_TX)
+      const receipt = yield* payer.payAll(chunk).pipe(Effect.orDie)
+      const byOrder = new Map(chunk.map((c) => [c.order_id.toLowerCase(), c.transaction_id]))
+      for (const log of mintedLogs(receipt)) {
+        paid.push({ txHash: receipt.transactionHash, logIndex: log.logIndex, orderId: log.orderId, transactionId: byOrder.get(log.orderId)! })
+      }
+    }
+    yield* mine(app, CONFIRMATIONS)
+    return paid
+  })
+
+const hookOf = (p: Paid, run: string): QueuedWebhook => ({
+  source: "webhook",
+  webhook_id: `msg_${run}_${p.transactionId}`,
+  received_at: new Date().toISOString(),
+  event: { type: "payment.minted", contract: PASS, network: "anvil", tx_hash: p.txHash, log_index: p.logIndex, order_id: p.orderId }
+})
+
+/** Peak RSS of this process (service + driver) sampled while `effect` runs. */
+const sampledRss = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    let peak = process.memoryUsage().rss
+    const sampler = yield* Effect.fork(Effect.forever(Effect.zipRight(Effect.sleep("50 millis"), Effect.sync(() => {
+      peak = Math.max(peak, process.memoryUsage().rss)
+    }))))
+    const a = yield* effect
+    yield* Fiber.interrupt(sampler)
+    return [a, Math.round(Math.max(peak, process.memoryUsage().rss) / 2 ** 20)] as const
+  })
+
+export const pipelineBench = (options: PipelineOptions) =>
+  Effect.gen(function*() {
+    const app = yield* App
+    const nats = yield* Nats
+    const sql = yield* SqlClient.SqlClient
+    const run = randomBytes(4).toString("hex")
+    yield* registerContractAndPlan(app, "bench", { native: 10n ** 12n, token: 1_000_000n })
+    const payer = yield* deployMultiPayer(app.devnet, 5)
+    const latencyCount = options.rate * options.secs
+    const forThroughput = yield* prepare(app, payer, `t${run}`, options.n)
+    const forLatency = yield* prepare(app, payer, `l${run}`, latencyCount)
+    yield* Effect.logWarning(`prepared ${forThroughput.length} + ${forLatency.length} payments`)
+
+    const confirmedAmong = (ids: ReadonlyArray<string>) =>
+      sql<{ id: string }>`SELECT id::text AS id FROM payment_transactions WHERE status = 'confirmed' AND id IN ${sql.in(ids)}`.pipe(
+        Effect.orDie,
+        Effect.map((rows) => rows.map((r) => r.id))
+      )
+    const confirmedCount = (ids: ReadonlyArray<string>) =>
+      sql<{ n: number }>`SELECT count(*)::int AS n FROM payment_transactions WHERE status = 'confirmed' AND id IN ${sql.in(ids)}`.pipe(
+        Effect.orDie,
+        Effect.map((rows) => rows[0]?.n ?? 0)
+      )
+    const publish = (p: Paid) => nats.publishMessage(WebhookStream, hookOf(p, run)).pipe(Effect.orDie)
+
+    const TABLES = ["processed_events", "ledger_transactions", "ledger_postings", "subscriptions", "subscription_grants", "audit_log", "notifications", "outbox"] as const
+    const rowCounts = Effect.forEach(TABLES, (t) =>
+      sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql(t)}`.pipe(Effect.orDie, Effect.map((rows) => [t, rows[0]?.n ?? 0] as const)))
+    const before = yield* rowCounts
+
+    // (a) throughput
+    const [throughput, rssA] = yield* sampledRss(Effect.gen(function*() {
+      const ids = forThroughput.map((p) => p.transactionId)
+      const started = performance.now()
+      const window0 = process.hrtime.bigint() / 1000n
+      const cpu0 = process.cpuUsage()
+      yield* Effect.forEach(forThroughput, publish, { concurrency: 256, discard: true })
+      const published = performance.now() - started
+      while ((yield* confirmedCount(ids)) < ids.length) yield* Effect.sleep("20 millis")
+      const seconds = (performance.now() - started) / 1000
+      const cpu = process.cpuUsage(cpu0)
+      const cpuMsPerPayment = (cpu.user + cpu.system) / 1000 / ids.length
+      // the phase's window on the monotonic clock, to cut a --cpu-prof profile to it
+      if (process.env["PIPELINE_PROFILE_WINDOW"] !== undefined) console.log(`profile window ${window0} ${process.hrtime.bigint() / 1000n}`)
+      return { seconds, publishedMs: published, cpuMsPerPayment }
+    }))
+    const after = yield* rowCounts
+    // rows one confirmation writes, for the floor to write the same
+    const rows = after.map(([t, n], i) => `${t}:${((n - before[i]![1]) / options.n).toFixed(2)}`).join(",")
+    yield* Effect.logWarning(`throughput: ${options.n} in ${throughput.seconds.toFixed(2)} s (published in ${throughput.publishedMs.toFixed(0)} ms)`)
+
+    // (b) latency at a steady rate: every 10 ms publish the next slice; poll the unconfirmed ones every 5 ms
+    const [latencies, rssB] = yield* sampledRss(Effect.gen(function*() {
+      const sentAt = new Map<string, number>()
+      const samples: Array<number> = []
+      const perTick = options.rate / 100
+      const start = performance.now()
+      const publisher = yield* Effect.fork(Effect.gen(function*() {
+        let sent = 0
+        while (sent < forLatency.length) {
+          const due = Math.min(forLatency.length, Math.floor(((performance.now() - start) / 10 + 1) * perTick))
+          const slice = forLatency.slice(sent, due)
+          sent = due
+          yield* Effect.forEach(slice, (p) => Effect.zipRight(Effect.sync(() => sentAt.set(p.transactionId, performance.now())), publish(p)), {
+            concurrency: "unbounded",
+            discard: true
+          })
+          yield* Effect.sleep("10 millis")
+        }
+      }))
+      while (samples.length < forLatency.length) {
+        const waiting = [...sentAt.keys()]
+        if (waiting.length > 0) {
+          const done = yield* confirmedAmong(waiting)
+          const now = performance.now()
+          for (const id of done) {
+            samples.push(now - sentAt.get(id)!)
+            sentAt.delete(id)
+          }
+        }
+        yield* Effect.sleep("5 millis")
+      }
+      yield* Fiber.interrupt(publisher)
+      return samples.sort((a, b) => a - b)
+    }))
+
+    // (c) the floor: the same receipts and writes for the same N
+    const file = join(tmpdir(), `g_pipeline_${run}.json`)
+    writeFileSync(file, JSON.stringify({ rpc: app.devnet.info.rpc_url, payments: forThroughput }))
+    const floor = yield* runFloor("g_pipeline.mjs", [`--input=${file}`, `--rows=${rows}`]).pipe(Effect.orDie)
+
+    const paymentsPerSec = options.n / throughput.seconds
+    const floorPaymentsPerSec = num(floor, "payments_per_sec")
+    return {
+      n: options.n,
+      paymentsPerSec,
+      floorPaymentsPerSec,
+      ratio: paymentsPerSec / floorPaymentsPerSec,
+      latency: { rate: options.rate, n: latencies.length, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1) ?? Number.NaN },
+      peakRssMiB: Math.max(rssA, rssB),
+      cpuMsPerPayment: throughput.cpuMsPerPayment,
+      rowsPerPayment: rows
+    } satisfies PipelineFigures
+  })
+
+const arg = (name: string, fallback: number) => {
+  const found = process.argv.find((a) => a.startsWith(`--${name}=`))
+  return found === undefined ? fallback : Number(found.slice(name.length + 3))
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const options = { n: arg("n", 3000), rate: arg("rate", 500), secs: arg("secs", 10) }
+  pipelineBench(options).pipe(
+    Effect.tap((f) =>
+      Effect.sync(() => {
+        console.log("| scenario | service | floor | ratio |")
+        console.log("| --- | --- | --- | --- |")
+        console.log(`| ${f.n} webhooks at once → confirmed | ${f.paymentsPerSec.toFixed(0)} payments/s | ${f.floorPaymentsPerSec.toFixed(0)} payments/s | ${f.ratio.toFixed(2)} |`)
+        console.log(`| steady ${f.latency.rate}/s, received → confirmed (${f.latency.n}) | p50 ${f.latency.p50.toFixed(1)} ms, p99 ${f.latency.p99.toFixed(1)} ms, max ${f.latency.max.toFixed(1)} ms | | |`)
+        console.log(`\nCPU of this process per payment during (a): ${f.cpuMsPerPayment.toFixed(2)} ms; machine load average ${loadavg()[0]!.toFixed(1)}`)
+        console.log(`peak RSS of this process (service + driver) during (a) and (b): ${f.peakRssMiB} MiB`)
+        console.log(JSON.stringify(f))
+      })
+    ),
+    Effect.provide(Layer.fresh(appHarness({ env: { BILLING_LISTENER_POLL: "1 hour", APP_BILLING_FINANCE_OPS_USER_ID: "finance-ops", ...pipelineEnv() } }))),
+    Effect.scoped,
+    Logger.withMinimumLogLevel(LogLevel.Warning),
+    NodeRuntime.runMain
+  )
+}
+
+/** Service settings for the run, from this process's BILLING_* environment (to compare settings without editing). */
+function pipelineEnv(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith("BILLING_") && e[1] !== undefined))
+}
