@@ -214,9 +214,16 @@ const arg = (name: string, fallback: number) => {
   return found === undefined ? fallback : Number(found.slice(name.length + 3))
 }
 
+/** The bench on a harness of its own (fresh database, stream prefix and anvil). */
+export const runPipeline = (options: PipelineOptions) =>
+  pipelineBench(options).pipe(
+    Effect.provide(Layer.fresh(appHarness({ env: { BILLING_LISTENER_POLL: "1 hour", APP_BILLING_FINANCE_OPS_USER_ID: "finance-ops", ...pipelineEnv() } }))),
+    Effect.scoped
+  )
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const options = { n: arg("n", 3000), rate: arg("rate", 500), secs: arg("secs", 10) }
-  pipelineBench(options).pipe(
+  runPipeline(options).pipe(
     Effect.tap((f) =>
       Effect.sync(() => {
         console.log("| scenario | service | floor | ratio |")
@@ -228,8 +235,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
         console.log(JSON.stringify(f))
       })
     ),
-    Effect.provide(Layer.fresh(appHarness({ env: { BILLING_LISTENER_POLL: "1 hour", APP_BILLING_FINANCE_OPS_USER_ID: "finance-ops", ...pipelineEnv() } }))),
-    Effect.scoped,
     Logger.withMinimumLogLevel(LogLevel.Warning),
     NodeRuntime.runMain
   )

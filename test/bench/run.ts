@@ -3,21 +3,29 @@
  * `npm run build` has run) on the machine's PostgreSQL, NATS and an anvil devnet, beside the bare floor for the same
  * work measured in the same run. Prints the tables and appends them, dated, to docs/benchmarks.md.
  *
- *   npm run bench -- [--only=ingest,...] [--secs=15] [--conns=50] [--no-write]
+ *   npm run bench -- [--only=startup,ingest,pipeline,backfill] [--secs=15] [--conns=50] [--payments=3000] [--rate=500]
+ *     [--events=100000] [--no-write]
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Logger, LogLevel } from "effect"
 import { cpus, loadavg } from "node:os"
 import { ingestSection } from "./ingest.ts"
 import { appendRun, markdown, type Section } from "./report.ts"
+import { backfillSection, pipelineSection, startupSection } from "./sections.ts"
 
 const flag = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1]
 const only = flag("only")?.split(",")
 const secs = Number(flag("secs") ?? 15)
 const conns = Number(flag("conns") ?? 50)
+const payments = Number(flag("payments") ?? 3000)
+const rate = Number(flag("rate") ?? 500)
+const events = Number(flag("events") ?? 100_000)
 
 const sections: ReadonlyArray<readonly [string, Effect.Effect<Section, unknown>]> = [
-  ["ingest", ingestSection(conns, secs)]
+  ["startup", startupSection],
+  ["ingest", ingestSection(conns, secs)],
+  ["pipeline", pipelineSection(payments, rate, Math.min(secs, 10))],
+  ["backfill", backfillSection(events)]
 ]
 
 const bench = Effect.gen(function*() {
