@@ -71,8 +71,7 @@ export class WebhookIntake extends Effect.Service<WebhookIntake>()("billing/Webh
     }
 
     const unauthorized = (detail: string, slug: string | undefined) =>
-      Effect.logDebug("webhook rejected").pipe(
-        Effect.annotateLogs({ reason: detail, contract_slug: slug ?? "" }),
+      Effect.whenLogLevel(Effect.logDebug("webhook rejected").pipe(Effect.annotateLogs({ reason: detail, contract_slug: slug ?? "" })), "Debug").pipe(
         Effect.zipRight(Effect.fail(new WebhookRejected({ reason: "unauthorized", message: "webhook signature could not be verified" })))
       )
 
@@ -108,8 +107,12 @@ export class WebhookIntake extends Effect.Service<WebhookIntake>()("billing/Webh
         event: event.right
       }
       const published = yield* nats.publishMessage(WebhookStream, queued, { headers: yield* traceHeaders })
-      yield* Effect.logDebug("webhook queued").pipe(
-        Effect.annotateLogs({ contract_slug: event.right.contract, tx_hash: event.right.tx_hash, duplicate: published.duplicate })
+      // Annotations cost a map per call: built only when debug logging is on.
+      yield* Effect.whenLogLevel(
+        Effect.logDebug("webhook queued").pipe(
+          Effect.annotateLogs({ contract_slug: event.right.contract, tx_hash: event.right.tx_hash, duplicate: published.duplicate })
+        ),
+        "Debug"
       )
       return { accepted: true as const, duplicate: published.duplicate }
     }).pipe(Effect.withSpan("WebhookIntake.accept", { captureStackTrace: false }))

@@ -53,7 +53,7 @@ export const isolatedEnv: Effect.Effect<Record<string, string>, never, Scope.Sco
  * vitest taking those for its own would hang, and the CLI should see the operator's environment only.
  */
 const VITEST_KEYS = /^(VITEST.*|TEST|NODE_ENV|BASE_URL|MODE|DEV|PROD|SSR)$/
-const childEnv = (env: Record<string, string>) => ({
+export const childEnv = (env: Record<string, string>) => ({
   ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !VITEST_KEYS.test(k))),
   ...env
 })
