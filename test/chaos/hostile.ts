@@ -8,7 +8,7 @@
 import { Duration, Effect, Schedule } from "effect"
 import { pathToFileURL } from "node:url"
 import { Nats } from "../../services/Nats.ts"
-import { App, appHarness, CONFIRMATIONS, type Harness, PASS, registerContractAndPlan, WEBHOOK_SECRET } from "../support/app.ts"
+import { App, appHarness, CONFIRMATIONS, eventually, type Harness, PASS, registerContractAndPlan, WEBHOOK_SECRET } from "../support/app.ts"
 import { mine, waitForStatus } from "../support/payments.ts"
 import { flood, type FloodResult } from "./hostileFlood.ts"
 import { exactlyOnce, ledgerBalanced, outboxDrained, subscriptionsConsistent } from "./invariants.ts"
@@ -46,11 +46,14 @@ const memory = () => {
   return `rss ${Math.round(m.rss / 2 ** 20)} MiB, heap ${Math.round(m.heapUsed / 2 ** 20)} MiB${typeof collect === "function" ? " after GC" : ""}`
 }
 
-const until = <A, E, R>(what: string, effect: Effect.Effect<A, E, R>, done: (a: A) => boolean) =>
+/** Waits (bounded) until `done` holds; a timeout is recorded as a violation, so the checks after it still run. */
+const settled = (violations: Array<string>) =>
+<A, R>(what: string, effect: Effect.Effect<A, never, R>, done: (a: A) => boolean) =>
   effect.pipe(
-    Effect.filterOrFail(done, () => new Error(`not settled within ${Duration.format(SETTLE)}: ${what}`)),
+    Effect.filterOrFail(done, () => `not settled within ${Duration.format(SETTLE)}: ${what}`),
     Effect.retry(Schedule.spaced("200 millis").pipe(Schedule.upTo(SETTLE))),
-    Effect.orDie
+    Effect.catchAll((why) => Effect.sync(() => violations.push(why))),
+    Effect.asVoid
   )
 
 const webhooksStream = Effect.gen(function*() {
@@ -70,7 +73,7 @@ const calibrate = (app: Harness) =>
     const sent = yield* app.webhook(reference!.event)
     if (sent.status !== 202) return yield* Effect.dieMessage(`reference webhook answered ${sent.status}`)
     yield* waitForStatus(reference!.transactionId, "confirmed")
-    yield* until("reference outbox", outboxDrained, (o) => o.pending === 0)
+    yield* eventually(outboxDrained, (o) => o.pending === 0, "the reference's outbox rows published").pipe(Effect.orDie)
     return { reference: reference!, perPayment: diffCounts(yield* rowCounts, before) }
   })
 
@@ -105,21 +108,15 @@ export const hostileScenario = (options: HostileOptions) =>
     // Settle: every paid order confirmed, the queue consumed, the outbox published (each bounded).
     const ids = [reference, ...paid].map((p) => p.transactionId)
     yield* mine(app, CONFIRMATIONS)
-    yield* until("paid orders confirmed", exactlyOnce(ids), (r) => r.lost.length === 0).pipe(Effect.catchAllDefect((d) =>
-      Effect.sync(() => violations.push(String(d)))
-    ))
-    yield* until("webhooks consumed", webhooksStream, (s) => s.unacked === 0).pipe(Effect.catchAllDefect((d) =>
-      Effect.sync(() => violations.push(String(d)))
-    ))
-    yield* until("outbox drained", outboxDrained, (o) => o.pending === 0).pipe(Effect.catchAllDefect((d) =>
-      Effect.sync(() => violations.push(String(d)))
-    ))
+    const settle = settled(violations)
+    yield* settle("paid orders confirmed", exactlyOnce(ids).pipe(Effect.orDie), (r) => r.lost.length === 0)
+    yield* settle("webhooks consumed", webhooksStream, (s) => s.unacked === 0)
+    yield* settle("outbox drained", outboxDrained.pipe(Effect.orDie), (o) => o.pending === 0)
 
     // Nothing for a bad one: the stream holds the valid ids only, and the tables hold what the payments explain.
     const stream = yield* webhooksStream
-    if (stream.messages !== result.validIds + 1) {
-      violations.push(`webhooks stream holds ${stream.messages} messages for ${result.validIds + 1} valid webhook ids`)
-    }
+    const validIds = result.validIds + 1 // the reference's
+    if (stream.messages !== validIds) violations.push(`webhooks stream holds ${stream.messages} messages for ${validIds} valid webhook ids`)
     const explained = times(perPayment, paid.length)
     const written = diffCounts(yield* rowCounts, start)
     for (const table of Object.keys(explained)) {
@@ -127,11 +124,11 @@ export const hostileScenario = (options: HostileOptions) =>
         violations.push(`${table}: ${written[table]} rows written, ${explained[table]} explained by ${paid.length} payments`)
       }
     }
-    const once = yield* exactlyOnce(ids)
-    const unbalanced = yield* ledgerBalanced
-    const outbox = yield* outboxDrained
+    const once = yield* Effect.orDie(exactlyOnce(ids))
+    const unbalanced = yield* Effect.orDie(ledgerBalanced)
+    const outbox = yield* Effect.orDie(outboxDrained)
     if (outbox.dead.length > 0) violations.push(`outbox dead letters: ${outbox.dead.join(", ")}`)
-    violations.push(...(yield* subscriptionsConsistent))
+    violations.push(...(yield* Effect.orDie(subscriptionsConsistent)))
     const faults = Object.entries(result.byKind).reduce((n, [kind, t]) => (kind === "valid" ? n : n + t.sent), 0)
     return {
       name: "hostile webhooks",
