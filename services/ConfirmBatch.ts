@@ -12,6 +12,9 @@ export interface Target {
   readonly removed: boolean
 }
 
+/** Runs an effect in some trace (a message's remote parent span). */
+export type Tracing = <X, E, R>(effect: Effect.Effect<X, E, R>) => Effect.Effect<X, E, R>
+
 export type ItemResult = Exit.Exit<Checked, ConfirmationError>
 
 export interface BatchResult {
@@ -33,7 +36,11 @@ export const confirmBatch = (
   rpc: Rpc,
   check: (target: Target, view: ChainView) => Effect.Effect<Checked, ConfirmationError>
 ) =>
-(entries: ReadonlyArray<Either.Either<Target, ConfirmationError>>): Effect.Effect<BatchResult> =>
+(
+  entries: ReadonlyArray<Either.Either<Target, ConfirmationError>>,
+  /** Per entry: runs its check in the trace of the message it came from. */
+  traces: ReadonlyArray<Tracing> = []
+): Effect.Effect<BatchResult> =>
   Effect.gen(function*() {
     const targets = entries.flatMap((e) => (Either.isRight(e) ? [e.right] : []))
     const deferred: Array<Effect.Effect<void>> = []
@@ -41,9 +48,11 @@ export const confirmBatch = (
     const view = yield* prefetchedView(rpc, wanted, deferred)
     const failed = (e: ConfirmationError): ItemResult => Exit.fail(e)
 
-    const checks = Effect.forEach(entries, (e) => Either.isLeft(e) ? Effect.succeed(failed(e.left)) : Effect.either(check(e.right, view)).pipe(
-      Effect.map(Either.match({ onLeft: failed, onRight: (c): ItemResult => Exit.succeed(c) }))
-    ))
+    const traced = (i: number) => traces[i] ?? ((effect) => effect)
+    const checks = Effect.forEach(entries, (e, i) =>
+      Either.isLeft(e) ? Effect.succeed(failed(e.left)) : Effect.either(traced(i)(check(e.right, view))).pipe(
+        Effect.map(Either.match({ onLeft: failed, onRight: (c): ItemResult => Exit.succeed(c) }))
+      ))
     // the checks' own transactions become the batch's (no savepoints), their outbox events one INSERT at the end
     const together = yield* sql.withTransaction(buffered(sql)(Effect.locally(checks, inBatchTransaction, true))).pipe(Effect.exit)
     if (Exit.isSuccess(together)) {
@@ -53,6 +62,6 @@ export const confirmBatch = (
     if (Cause.isInterruptedOnly(together.cause)) return yield* Effect.interrupt
     yield* Effect.logWarning("batch transaction failed; checking its events one by one", together.cause)
     const alone: ChainView = { ...view, defer: (effect) => effect }
-    const results = yield* Effect.forEach(entries, (e) => Either.isLeft(e) ? Effect.succeed(failed(e.left)) : Effect.exit(check(e.right, alone)))
+    const results = yield* Effect.forEach(entries, (e, i) => Either.isLeft(e) ? Effect.succeed(failed(e.left)) : Effect.exit(traced(i)(check(e.right, alone))))
     return { results, heads: view.heads }
   }).pipe(Effect.withSpan("PaymentConfirmation.batch", { attributes: { size: entries.length } }))

@@ -19,7 +19,7 @@ import { Rpc } from "./Rpc.ts"
 import type { RpcError, UnknownNetwork } from "./RpcError.ts"
 import { Settlement } from "./Settlement.ts"
 import { type ChainView, directView } from "./ChainView.ts"
-import { confirmBatch, type Target } from "./ConfirmBatch.ts"
+import { confirmBatch, type Target, type Tracing } from "./ConfirmBatch.ts"
 
 /** What an event says, whichever its source: only a pointer into the chain. */
 export interface Hint {
@@ -302,8 +302,10 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
     /** A log the ChainListener read, or one a reorg removed. */
     const chainEvent = (e: ChainEvent) => Effect.flatMap(chainTarget(e), (t) => checkTarget(t))
     /** Webhooks of one batch, confirmed together (see confirmBatch). */
-    const webhooks = (qs: ReadonlyArray<QueuedWebhook>) => Effect.flatMap(Effect.forEach(qs, (q) => Effect.either(webhookTarget(q))), batch)
-    const chainEvents = (es: ReadonlyArray<ChainEvent>) => Effect.flatMap(Effect.forEach(es, (e) => Effect.either(chainTarget(e))), batch)
+    const webhooks = (qs: ReadonlyArray<QueuedWebhook>, traces?: ReadonlyArray<Tracing>) =>
+      Effect.flatMap(Effect.forEach(qs, (q) => Effect.either(webhookTarget(q))), (entries) => batch(entries, traces))
+    const chainEvents = (es: ReadonlyArray<ChainEvent>, traces?: ReadonlyArray<Tracing>) =>
+      Effect.flatMap(Effect.forEach(es, (e) => Effect.either(chainTarget(e))), (entries) => batch(entries, traces))
 
     /** A payment stuck in pending/seen although its transaction is known: look at its log again. */
     const recheck = (p: PaymentRow, source: string) => {

@@ -61,7 +61,11 @@ export interface MessageMeta {
 export interface BatchItem<A> {
   readonly message: A
   readonly meta: MessageMeta
+  /** Runs an effect in the message's trace (its `traceparent` header), as `handle` runs for a single message. */
+  readonly inTrace: Tracing
 }
+
+export type Tracing = <X, E, R>(effect: Effect.Effect<X, E, R>) => Effect.Effect<X, E, R>
 
 export interface Options<A, I, R> {
   /** For logs, spans and metrics. */
@@ -284,7 +288,7 @@ export const run = <A, I, R>(
         const handled: Array<JsMsg> = []
         decoded.forEach((d, i) => {
           if (Either.isRight(d)) {
-            items.push({ message: d.right, meta: metas[i]! })
+            items.push({ message: d.right, meta: metas[i]!, inTrace: withRemoteParent(msgs[i]!.headers?.get("traceparent")) })
             handled.push(msgs[i]!)
           }
         })

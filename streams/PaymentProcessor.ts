@@ -1,7 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Config, Duration, Effect, Exit, Layer } from "effect"
 import { ChainHeads } from "../services/ChainHeads.ts"
-import type { BatchResult, ItemResult } from "../services/ConfirmBatch.ts"
+import type { BatchResult, ItemResult, Tracing } from "../services/ConfirmBatch.ts"
 import { Nats } from "../services/Nats.ts"
 import { Notifications } from "../services/Notifications.ts"
 import { type Checked, PaymentConfirmation } from "../services/PaymentConfirmation.ts"
@@ -44,8 +44,9 @@ export const PaymentProcessorLive = Layer.scopedDiscard(Effect.gen(function*() {
     })
   const toExit = (result: ItemResult): Exit.Exit<Outcome, HandlerFailure> =>
     Exit.mapBoth(result, { onSuccess: toOutcome, onFailure: (e) => new HandlerFailure({ retryable: e.retryable, reason: e.reason }) })
-  const batched = <A>(confirm: (messages: ReadonlyArray<A>) => Effect.Effect<BatchResult>) => (items: ReadonlyArray<Consumer.BatchItem<A>>) =>
-    confirm(items.map((i) => i.message)).pipe(
+  const batched = <A>(confirm: (messages: ReadonlyArray<A>, traces: ReadonlyArray<Tracing>) => Effect.Effect<BatchResult>) =>
+  (items: ReadonlyArray<Consumer.BatchItem<A>>) =>
+    confirm(items.map((i) => i.message), items.map((i) => i.inTrace)).pipe(
       Effect.tap(({ heads: read }) => Effect.forEach(read, ([network, head]) => heads.observe(network, head), { discard: true })),
       Effect.map(({ results }) => results.map(toExit))
     )
