@@ -12,6 +12,7 @@ import {
 } from "viem"
 import { getHttpRpcClient } from "viem/utils"
 import { CryptoConfig, type NetworkConfig } from "./CryptoConfig.ts"
+import { intBetween } from "./Settings.ts"
 import { EndpointGuard } from "./EndpointGuard.ts"
 import { labelled, rpcChainMismatchTotal, rpcEndpointHealthy, rpcErrorsTotal, rpcFailoversTotal, rpcRequestsTotal } from "./Metrics.ts"
 import {
@@ -54,7 +55,7 @@ export const RpcRetryConfig = Config.all({
   cooldown: Config.duration("BILLING_RPC_COOLDOWN").pipe(Config.withDefault(Duration.seconds(5))),
   maxCooldown: Config.duration("BILLING_RPC_COOLDOWN_MAX").pipe(Config.withDefault(Duration.seconds(60))),
   /** JSON-RPC batching per endpoint: calls made together go in one HTTP request (at most `batchSize` calls). */
-  batchSize: Config.integer("BILLING_RPC_BATCH_SIZE").pipe(Config.withDefault(100)),
+  batchSize: intBetween("BILLING_RPC_BATCH_SIZE", 100, 1, 1000),
   batchWait: Config.duration("BILLING_RPC_BATCH_WAIT").pipe(Config.withDefault(Duration.millis(1)))
 })
 

@@ -12,19 +12,15 @@ import { ChainStream, chainMsgId } from "../services/StreamCodecs.ts"
 import type { RpcError, UnknownNetwork } from "../services/RpcError.ts"
 import type { ChainEvent } from "../src/domain/Events.ts"
 import { nextSpan } from "./ListenerSpan.ts"
+import { intBetween } from "../services/Settings.ts"
 import { makeShortChainGuard } from "./ShortChain.ts"
 
 export const ListenerConfig = Config.all({
   poll: Config.duration("BILLING_LISTENER_POLL").pipe(Config.withDefault(Duration.seconds(2))),
-  maxRange: Config.integer("BILLING_LISTENER_MAX_RANGE").pipe(Config.withDefault(2000)),
-  targetLogs: Config.integer("BILLING_LISTENER_TARGET_LOGS").pipe(
-    Config.withDescription("logs a range should hold: the listener narrows or widens its block range toward it"),
-    Config.withDefault(5000)
-  ),
-  publishWindow: Config.integer("BILLING_LISTENER_PUBLISH_WINDOW").pipe(
-    Config.withDescription("chain events in flight to JetStream at once, each awaited for its ack"),
-    Config.withDefault(256)
-  ),
+  maxRange: intBetween("BILLING_LISTENER_MAX_RANGE", 2000, 1, 1_000_000),
+  // Logs a range should hold (the range narrows or widens toward it); chain events in flight to JetStream at once.
+  targetLogs: intBetween("BILLING_LISTENER_TARGET_LOGS", 5000, 1, 100_000),
+  publishWindow: intBetween("BILLING_LISTENER_PUBLISH_WINDOW", 256, 1, 4096),
   lookback: Config.integer("BILLING_LISTENER_LOOKBACK").pipe(Config.withDefault(1000)),
   reorgWindow: Config.integer("BILLING_LISTENER_REORG_WINDOW").pipe(Config.withDefault(256)),
   networkCheck: Config.duration("BILLING_LISTENER_NETWORK_CHECK").pipe(Config.withDefault(Duration.seconds(10))),

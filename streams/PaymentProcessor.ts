@@ -7,6 +7,7 @@ import { Notifications } from "../services/Notifications.ts"
 import { type Checked, PaymentConfirmation } from "../services/PaymentConfirmation.ts"
 import { transactional } from "../services/Rows.ts"
 import { ChainStream, WebhookStream } from "../services/StreamCodecs.ts"
+import { intBetween } from "../services/Settings.ts"
 import * as Consumer from "./Consumer.ts"
 import { HandlerFailure, Outcome } from "./Disposition.ts"
 
@@ -16,9 +17,9 @@ export const ProcessorConfig = Config.all({
   maxDelay: Config.duration("BILLING_PROCESSOR_RETRY_MAX_DELAY").pipe(Config.withDefault(Duration.minutes(1))),
   confirmationPoll: Config.duration("BILLING_CONFIRMATION_POLL").pipe(Config.withDefault(Duration.seconds(2))),
   ackWait: Config.duration("BILLING_PROCESSOR_ACK_WAIT").pipe(Config.withDefault(Duration.seconds(30))),
-  batchSize: Config.integer("BILLING_PROCESSOR_BATCH_SIZE").pipe(Config.validate({ message: "at least 1", validation: (n) => n >= 1 }), Config.withDefault(100)),
-  batches: Config.integer("BILLING_PROCESSOR_BATCHES").pipe(Config.validate({ message: "at least 1", validation: (n) => n >= 1 }), Config.withDefault(4)),
-  maxWaiting: Config.integer("BILLING_PROCESSOR_MAX_WAITING").pipe(Config.validate({ message: "at least 0", validation: (n) => n >= 0 }), Config.withDefault(1000))
+  batchSize: intBetween("BILLING_PROCESSOR_BATCH_SIZE", 100, 1, 1000),
+  batches: intBetween("BILLING_PROCESSOR_BATCHES", 4, 1, 64),
+  maxWaiting: intBetween("BILLING_PROCESSOR_MAX_WAITING", 1000, 0, 100_000)
 })
 
 /**
