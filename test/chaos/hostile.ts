@@ -13,7 +13,7 @@ import { mine, waitForStatus } from "../support/payments.ts"
 import { flood, type FloodResult } from "./hostileFlood.ts"
 import { exactlyOnce, ledgerBalanced, outboxDrained, subscriptionsConsistent } from "./invariants.ts"
 import { payOrders, type RealPayment } from "./realPayments.ts"
-import { diffCounts, rowCounts, times } from "./rowCounts.ts"
+import { type Counts, diffCounts, rowCounts, times } from "./rowCounts.ts"
 import { passed, type ScenarioResult, scenarioLine } from "./Scenario.ts"
 
 export interface HostileOptions {
@@ -26,6 +26,8 @@ export interface HostileOptions {
 
 export interface HostileResult extends ScenarioResult {
   readonly flood: FloodResult
+  /** What the reference payment wrote, per table: the unit the other payments' rows are compared in. */
+  readonly rowsPerPayment: Counts
   /** Peak RSS of this process (the service, the flood and the harness share it), in MiB. */
   readonly peakRssMiB: number
 }
@@ -35,6 +37,14 @@ const PLAN = "hostile"
 export const paymentsFor = (total: number) => Math.max(10, Math.min(300, Math.round(total / 150)))
 /** How long the service may take to settle everything once the flood is over. */
 const SETTLE = Duration.seconds(90)
+
+/** Heap after a full collection when node runs with --expose-gc (a leak shows as growth here, not in RSS). */
+const memory = () => {
+  const collect: unknown = Reflect.get(globalThis, "gc")
+  if (typeof collect === "function") collect()
+  const m = process.memoryUsage()
+  return `rss ${Math.round(m.rss / 2 ** 20)} MiB, heap ${Math.round(m.heapUsed / 2 ** 20)} MiB${typeof collect === "function" ? " after GC" : ""}`
+}
 
 const until = <A, E, R>(what: string, effect: Effect.Effect<A, E, R>, done: (a: A) => boolean) =>
   effect.pipe(
@@ -84,7 +94,7 @@ export const hostileScenario = (options: HostileOptions) =>
       secret: WEBHOOK_SECRET,
       contract: PASS,
       valid: paid.map((p) => p.event),
-      onProgress: (n) => say(`${n} requests answered`)
+      onProgress: (n) => say(`${n} requests answered, ${memory()}`)
     })
     const violations: Array<string> = []
     if (result.serverErrors > 0) violations.push(`${result.serverErrors} answers were 5xx`)
@@ -132,6 +142,7 @@ export const hostileScenario = (options: HostileOptions) =>
       balanced: unbalanced.length === 0,
       violations,
       flood: result,
+      rowsPerPayment: perPayment,
       peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024)
     } satisfies HostileResult
   })
@@ -167,8 +178,9 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
     for (const [kind, t] of Object.entries(r.flood.byKind).sort()) console.error(`  ${kind}: ${t.sent} sent, ${t.wrong} wrong, slowest ${t.slowestMs} ms`)
     console.error(
       `  flood: ${total} requests in ${r.flood.seconds.toFixed(1)} s (${Math.round(total / r.flood.seconds)} req/s), ` +
-        `scenario wall ${wall.toFixed(1)} s, peak RSS ${r.peakRssMiB} MiB (service and flood in one process)`
+        `${r.flood.retried} resent on a closed keep-alive socket, scenario wall ${wall.toFixed(1)} s, peak RSS ${r.peakRssMiB} MiB (service and flood in one process)`
     )
+    console.error(`  rows per payment: ${JSON.stringify(r.rowsPerPayment)}`)
     for (const v of r.violations ?? []) console.error(`  VIOLATION ${v}`)
     process.exit(passed(r) ? 0 : 1)
   }, (e) => {

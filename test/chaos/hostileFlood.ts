@@ -5,7 +5,9 @@
  */
 import { Effect } from "effect"
 import { signWebhook } from "../../src/domain/WebhookSignature.ts"
-import { badKinds, type Expect, type Material, meets, WEBHOOK_PATH } from "./hostileKinds.ts"
+import { httpKinds } from "./hostileHttpKinds.ts"
+import { rawKinds } from "./hostileRawKinds.ts"
+import { type Expect, type Material, meets, WEBHOOK_PATH } from "./hostileRequest.ts"
 import { makeRng, weighted } from "./prng.ts"
 import { type Answer, type HttpShot, makeWire, type Shot } from "./wire.ts"
 
@@ -35,6 +37,8 @@ export interface FloodResult {
   readonly wrong: number
   /** Valid webhooks sent (each a distinct id, each owed `duplicate: false`). */
   readonly validIds: number
+  /** Requests sent a second time because the kept-alive socket they went out on had been closed as idle. */
+  readonly retried: number
   readonly seconds: number
 }
 
@@ -91,7 +95,7 @@ export const flood = (options: FloodOptions) =>
       if (!validAt.has(at)) validAt.set(at, validAt.size)
     }
     const originals: Array<Original> = []
-    const kinds = [{ name: "replay", weight: 3 }, { name: "replay, other body", weight: 2 }, ...badKinds]
+    const kinds = [{ name: "replay", weight: 3 }, { name: "replay, other body", weight: 2 }, ...httpKinds, ...rawKinds]
 
     /** Synchronous, so the PRNG is drawn in request order whatever the workers interleave: a seed replays a run. */
     const plan = (index: number): Planned => {
@@ -151,5 +155,6 @@ export const flood = (options: FloodOptions) =>
     yield* Effect.all(Array.from({ length: options.sockets }, () => worker), { concurrency: "unbounded", discard: true }).pipe(
       Effect.ensuring(wire.close)
     )
-    return { byKind, serverErrors, wrong, validIds: validAt.size, seconds: (performance.now() - started) / 1000 } satisfies FloodResult
+    const seconds = (performance.now() - started) / 1000
+    return { byKind, serverErrors, wrong, validIds: validAt.size, retried: wire.retried(), seconds } satisfies FloodResult
   })

@@ -9,6 +9,8 @@ import { connect } from "node:net"
 /** A request an HTTP client can send as is. */
 export interface HttpShot {
   readonly via: "http"
+  /** The request target when not the route's own path (another spelling of it). */
+  readonly path?: string
   readonly method: string
   readonly headers: Record<string, string>
   readonly body: string | Uint8Array
@@ -37,13 +39,14 @@ export const makeWire = (baseUrl: string, path: string, sockets: number) => {
   const url = new URL(baseUrl)
   const agent = new Agent({ keepAlive: true, maxSockets: sockets })
 
-  const http = (shot: HttpShot) =>
-    Effect.async<Answer>((resume) => {
+  let retried = 0
+  const once = (shot: HttpShot) =>
+    Effect.async<Answer & { readonly stale?: boolean }>((resume) => {
       const req = request({
         agent,
         host: url.hostname,
         port: url.port,
-        path,
+        path: shot.path ?? path,
         method: shot.method,
         headers: { ...shot.headers, "content-length": String(Buffer.byteLength(shot.body)) }
       }, (res) => {
@@ -52,8 +55,16 @@ export const makeWire = (baseUrl: string, path: string, sockets: number) => {
         res.on("end", () => resume(Effect.succeed({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() })))
         res.on("error", (e) => resume(Effect.succeed({ status: "none", error: e.message })))
       })
-      req.on("error", (e) => resume(Effect.succeed({ status: "none", error: e.message })))
+      // A kept-alive socket the server closed as idle just as it was reused: the request never reached the route.
+      req.on("error", (e) => resume(Effect.succeed({ status: "none", error: e.message, stale: req.reusedSocket })))
       req.end(shot.body)
+    })
+  // Node's documented answer to that race is to send again once (http.ClientRequest reusedSocket).
+  const http = (shot: HttpShot) =>
+    Effect.flatMap(once(shot), (answer) => {
+      if (answer.stale !== true) return Effect.succeed(answer)
+      retried++
+      return once(shot)
     })
 
   const raw = (shot: RawShot) =>
@@ -99,6 +110,8 @@ export const makeWire = (baseUrl: string, path: string, sockets: number) => {
 
   return {
     send: (shot: Shot): Effect.Effect<Answer> => (shot.via === "http" ? http(shot) : raw(shot)),
+    /** Requests sent again after a kept-alive socket was closed under them. */
+    retried: () => retried,
     close: Effect.sync(() => agent.destroy())
   }
 }
