@@ -47,7 +47,37 @@ const chainAgreement = (orders: ReadonlyArray<Order>, paid: ReadonlyArray<Order>
     ]
   })
 
+const confirmedAmong = (orders: ReadonlyArray<Order>) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    orders.length === 0 ? Effect.succeed([]) : sql`SELECT id::text AS id FROM payment_transactions WHERE status = 'confirmed'
+      AND id::text IN ${sql.in(orders.map((o) => o.transactionId))}`.pipe(
+      Effect.flatMap(decodeRows(Schema.Struct({ id: Schema.String }))),
+      Effect.map((rows) => rows.map((r) => r.id))
+    ))
+
+/** What a post-mortem needs of the suspect orders: what the workload did, the payment row and its processed events. */
+export const evidence = (orders: ReadonlyArray<Order>, ids: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    if (ids.length === 0) return []
+    const byId = new Map(orders.map((o) => [o.transactionId, o]))
+    return yield* Effect.forEach(ids.slice(0, 20), (id) =>
+      Effect.gen(function*() {
+        const order = byId.get(id)
+        return {
+          order: order === undefined ? null : { ...order, amount: order.amount.toString(), block: order.block?.toString() ?? null },
+          row: yield* sql`SELECT status, failure_reason, tx_hash, log_index, block_number::text, block_hash, updated_at::text
+            FROM payment_transactions WHERE id = ${id}`,
+          events: yield* sql`SELECT dedupe_key, source, outcome, processed_at::text FROM processed_events WHERE payment_id = ${id}
+            ORDER BY processed_at`,
+          ledger: yield* sql`SELECT id, kind, created_at::text FROM ledger_transactions WHERE payment_id = ${id} ORDER BY created_at`
+        }
+      }))
+  })
+
 export interface Findings {
+  /** Payment ids of the orders a violation names, for the evidence file. */
+  readonly suspects: ReadonlyArray<string>
   readonly lost: number
   readonly duplicated: number
   readonly balanced: boolean
@@ -65,5 +95,8 @@ export const findings = (orders: ReadonlyArray<Order>, paid: ReadonlyArray<Order
       ...(outbox.pending > 0 ? [`${outbox.pending} outbox rows not published`] : []),
       ...outbox.dead.filter((d) => /:\s*$/.test(d)).map((d) => `outbox dead letter without a reason: ${d}`)
     ]
-    return { lost: once.lost.length, duplicated: once.duplicated.length, balanced: unbalanced.length === 0, violations } satisfies Findings
+    const paidIds = new Set(paid.map((o) => o.transactionId))
+    const confirmed = new Set(yield* confirmedAmong(orders))
+    const phantom = orders.filter((o) => !paidIds.has(o.transactionId) && confirmed.has(o.transactionId)).map((o) => o.transactionId)
+    return { suspects: [...once.lost, ...once.duplicated, ...phantom], lost: once.lost.length, duplicated: once.duplicated.length, balanced: unbalanced.length === 0, violations } satisfies Findings
   })

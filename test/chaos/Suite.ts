@@ -6,8 +6,10 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { type Duration, Effect, Redacted } from "effect"
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
 import { keepMining } from "./Chain.ts"
-import { findings, paidOnChain } from "./Checks.ts"
+import { evidence, findings, paidOnChain } from "./Checks.ts"
 import type { Deployment } from "./Deployment.ts"
 import type { FaultContext } from "./Faults.ts"
 import { jetStreamProblems, jetStreamState } from "./JetStreamState.ts"
@@ -54,6 +56,12 @@ export const runScenario = (stack: Stack, deployment: Deployment, spec: Scenario
     const db = PgClient.layer({ url: Redacted.make(deployment.url), maxConnections: 2 })
     const settledIn = yield* settle(orders, paid, stack.nats.url, deployment.prefix, options.settleBound).pipe(Effect.provide(db))
     const found = yield* findings(orders, paid).pipe(Effect.provide(db))
+    const suspects = yield* evidence(orders, found.suspects).pipe(Effect.provide(db))
+    if (suspects.length > 0) {
+      const file = join(stack.logs, `${spec.key}-evidence.json`)
+      writeFileSync(file, JSON.stringify({ head: String(yield* stack.chain.head.pipe(Effect.orDie)), suspects }, null, 2))
+      yield* note(`${spec.name}: evidence on ${suspects.length} suspect orders in ${file}`)
+    }
     const js = yield* jetStreamState(stack.nats.url, deployment.prefix)
     const workloadProblems = yield* workload.problems
     const violations = [
