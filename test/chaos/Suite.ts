@@ -71,7 +71,8 @@ export const runScenario = (stack: Stack, deployment: Deployment, spec: Scenario
       ...(workloadProblems.length > 0 ? [`${workloadProblems.length} payments failed in the workload (first: ${workloadProblems[0]})`] : [])
     ]
     const starts = (yield* deployment.service.starts).slice(startsBefore)
-    yield* note(`${spec.name}: ${orders.length} orders, ${paid.length} paid on chain; faults over ${Math.round((injected - started) / 1000)} s` +
+    const undelivered = yield* workload.undelivered
+    yield* note(`${spec.name}: ${orders.length} orders, ${paid.length} paid on chain, ${undelivered} webhooks given up by the relayer; faults over ${Math.round((injected - started) / 1000)} s` +
       (starts.length > 0 ? ` (${starts.length} service starts, ${mean(starts)} ms to healthy on average)` : "") +
       `; settled in ${settledIn} s, ${Math.round((performance.now() - started) / 1000)} s in all; ${js.deadLetters} dead letters so far` +
       (js.deadLetters > 0 ? ` (${Object.entries(js.reasons).map(([r, n]) => `${n}× ${r}`).join("; ")})` : ""))

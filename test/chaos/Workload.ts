@@ -60,6 +60,8 @@ export const startWorkload = (stack: Stack, deployment: Deployment, options: Wor
   Effect.gen(function*() {
     const orders = yield* Ref.make<ReadonlyArray<Order>>([])
     const problems = yield* Ref.make<ReadonlyArray<string>>([])
+    // A relayer that gives up is no fault of the service: the listener must find those payments; counted, not failed.
+    const undelivered = yield* Ref.make(0)
     const nextCheckout = yield* Ref.make(0)
     const webhooks = yield* FiberSet.make()
     const stop = yield* Deferred.make<void>()
@@ -143,7 +145,11 @@ export const startWorkload = (stack: Stack, deployment: Deployment, options: Wor
         }
         yield* Ref.update(orders, (all) => [...all, order])
         if (receipt === undefined || receipt.status !== "success" || !order.webhook) return
-        yield* FiberSet.run(webhooks, deliver(order, receipt).pipe(Effect.catchAll(problem(`webhook of payment ${index}`))))
+        yield* FiberSet.run(webhooks, deliver(order, receipt).pipe(Effect.catchTags({
+          Unreachable: () => Ref.update(undelivered, (n) => n + 1),
+          Refused: () => Ref.update(undelivered, (n) => n + 1),
+          WorkloadProblem: problem(`webhook of payment ${index}`)
+        })))
       }).pipe(Effect.catchAll(problem(`payment ${ticket.index}`)))
 
     // Checkouts are made ahead (a user holds a quote before paying), so payments go on while the service is down.
@@ -198,6 +204,7 @@ export const startWorkload = (stack: Stack, deployment: Deployment, options: Wor
         yield* FiberSet.awaitEmpty(webhooks)
       }),
       orders: Ref.get(orders),
+      undelivered: Ref.get(undelivered),
       problems: Ref.get(problems)
     }
   })
