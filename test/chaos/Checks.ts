@@ -91,7 +91,7 @@ export const findings = (orders: ReadonlyArray<Order>, paid: ReadonlyArray<Order
     const outbox = yield* outboxDrained
     const violations = [
       ...(yield* chainAgreement(orders, paid)),
-      ...(yield* subscriptionsConsistent),
+      ...(yield* subscriptionsConsistent()),
       ...(outbox.pending > 0 ? [`${outbox.pending} outbox rows not published`] : []),
       ...outbox.dead.filter((d) => /:\s*$/.test(d)).map((d) => `outbox dead letter without a reason: ${d}`)
     ]

@@ -128,7 +128,7 @@ export const hostileScenario = (options: HostileOptions) =>
     const unbalanced = yield* Effect.orDie(ledgerBalanced)
     const outbox = yield* Effect.orDie(outboxDrained)
     if (outbox.dead.length > 0) violations.push(`outbox dead letters: ${outbox.dead.join(", ")}`)
-    violations.push(...(yield* Effect.orDie(subscriptionsConsistent)))
+    violations.push(...(yield* Effect.orDie(subscriptionsConsistent())))
     const faults = Object.entries(result.byKind).reduce((n, [kind, t]) => (kind === "valid" ? n : n + t.sent), 0)
     return {
       name: "hostile webhooks",

@@ -73,15 +73,18 @@ const Subscription = decodeRows(Schema.Struct({
  * bought, an expired one holds none, only confirmed payments grant, and revenue is kept only for time bought.
  * Returns one readable line per violation.
  */
-export const subscriptionsConsistent = Effect.gen(function*() {
+export const subscriptionsConsistent = (users?: ReadonlyArray<string>) => Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
+  /** Only these users' rows, when given (the property test checks its own users on a shared database). */
+  const of = (column: string) => users === undefined ? sql`TRUE` : sql`${sql(column)} IN ${sql.in(users)}`
   const out: Array<string> = []
   // Time held now: not revoked, not a paid next period still waiting, not turned into credit.
   const held = sql`g.revoked_at IS NULL AND NOT g.deferred AND g.prorated_by IS NULL`
   const subs = yield* sql`SELECT s.id::text AS id, s.status, s.current_period_start AS start, s.current_period_end AS end,
       coalesce(sum(CASE g.interval WHEN 'year' THEN 12 ELSE 1 END) FILTER (WHERE ${held}), 0)::int AS months,
       count(g.payment_id) FILTER (WHERE ${held})::int AS grants
-    FROM subscriptions s LEFT JOIN subscription_grants g ON g.subscription_id = s.id GROUP BY s.id`.pipe(
+    FROM subscriptions s LEFT JOIN subscription_grants g ON g.subscription_id = s.id
+    WHERE ${of("s.user_id")} GROUP BY s.id`.pipe(
     Effect.flatMap(Subscription)
   )
   for (const s of subs) {
@@ -95,14 +98,14 @@ export const subscriptionsConsistent = Effect.gen(function*() {
     }
   }
   const ungranted = yield* sql`SELECT t.id::text AS id FROM payment_transactions t
-    WHERE t.status = 'confirmed'
+    WHERE ${of("t.user_id")} AND t.status = 'confirmed'
       AND NOT EXISTS (SELECT 1 FROM subscription_grants g WHERE g.payment_id = t.id AND g.revoked_at IS NULL)
       AND EXISTS (SELECT 1 FROM ledger_transactions l JOIN ledger_postings p ON p.ledger_transaction_id = l.id
         WHERE l.payment_id = t.id AND l.kind = 'payment' AND p.account LIKE 'revenue:%')`.pipe(Effect.flatMap(decodeIds))
   for (const r of ungranted) out.push(`confirmed payment ${r.id} keeps revenue but bought nothing`)
   const stray = yield* sql`SELECT g.payment_id::text AS id FROM subscription_grants g
     JOIN payment_transactions t ON t.id = g.payment_id
-    WHERE g.revoked_at IS NULL AND t.status <> 'confirmed'`.pipe(Effect.flatMap(decodeIds))
+    WHERE ${of("t.user_id")} AND g.revoked_at IS NULL AND t.status <> 'confirmed'`.pipe(Effect.flatMap(decodeIds))
   for (const r of stray) out.push(`payment ${r.id} is not confirmed but still grants a period`)
   return out
 })

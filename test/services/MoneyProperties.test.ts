@@ -15,12 +15,12 @@ import { SqlClient } from "@effect/sql"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect, FastCheck as fc, Layer, Schema, TestClock } from "effect"
 import { randomBytes, randomUUID } from "node:crypto"
-import { addInterval } from "../../src/domain/Period.ts"
 import { checkPayment } from "../../src/domain/PaymentCheck.ts"
 import type { Interval } from "../../src/domain/Plan.ts"
 import { Refunds } from "../../services/Refunds.ts"
 import { Rpc } from "../../services/Rpc.ts"
 import { Settlement } from "../../services/Settlement.ts"
+import { subscriptionsConsistent } from "../chaos/invariants.ts"
 import { TestDatabase } from "../support/database.ts"
 import { seedPlan } from "./SubscriptionFixtures.ts"
 
@@ -94,35 +94,7 @@ const violations = (users: ReadonlyArray<string>) =>
       if (p.status !== "confirmed" && BigInt(p.revenue) !== 0n) out.push(`payment ${p.id} is ${p.status} but keeps revenue ${p.revenue}`)
     }
 
-    // Time a subscription holds now: not revoked, not a paid next period still waiting, not turned into credit.
-    const held = sql`g.revoked_at IS NULL AND NOT g.deferred AND g.prorated_by IS NULL`
-    const subs = yield* sql<{ id: string; status: string; start: Date; end: Date; months: number; grants: number }>`SELECT s.id::text AS id,
-        s.status, s.current_period_start AS start, s.current_period_end AS end,
-        coalesce(sum(CASE g.interval WHEN 'year' THEN 12 ELSE 1 END) FILTER (WHERE ${held}), 0)::int AS months,
-        count(g.payment_id) FILTER (WHERE ${held})::int AS grants
-      FROM subscriptions s LEFT JOIN subscription_grants g ON g.subscription_id = s.id
-      WHERE s.user_id IN ${sql.in(users)} GROUP BY s.id`
-    for (const s of subs) {
-      if (s.status === "active" || s.status === "past_due") {
-        const expected = addInterval(s.start, "month", s.months)
-        if (s.months === 0 || expected.getTime() !== s.end.getTime()) {
-          out.push(`subscription ${s.id} ${s.status} ends ${s.end.toISOString()}, its ${s.grants} grants buy until ${expected.toISOString()}`)
-        }
-      } else if (s.status === "expired" && s.grants > 0) {
-        out.push(`subscription ${s.id} expired with ${s.grants} unrevoked grants`)
-      }
-    }
-    // Revenue is kept only for time bought: a confirmed payment with no live grant was held as credit in full.
-    const ungranted = yield* sql<{ id: string }>`SELECT t.id::text AS id FROM payment_transactions t
-      WHERE t.user_id IN ${sql.in(users)} AND t.status = 'confirmed'
-        AND NOT EXISTS (SELECT 1 FROM subscription_grants g WHERE g.payment_id = t.id AND g.revoked_at IS NULL)
-        AND EXISTS (SELECT 1 FROM ledger_transactions l JOIN ledger_postings p ON p.ledger_transaction_id = l.id
-          WHERE l.payment_id = t.id AND l.kind = 'payment' AND p.account LIKE 'revenue:%')`
-    for (const r of ungranted) out.push(`confirmed payment ${r.id} keeps revenue but bought nothing`)
-    const stray = yield* sql<{ id: string }>`SELECT g.payment_id::text AS id FROM subscription_grants g
-      JOIN payment_transactions t ON t.id = g.payment_id
-      WHERE t.user_id IN ${sql.in(users)} AND g.revoked_at IS NULL AND t.status <> 'confirmed'`
-    for (const r of stray) out.push(`payment ${r.id} is not confirmed but still grants a period`)
+    out.push(...yield* subscriptionsConsistent(users))
     return out
   }).pipe(Effect.orDie)
 
