@@ -63,8 +63,15 @@ layer(harness, { timeout: 120_000, excludeTestServices: true })("the public surf
       const app = yield* App
       const proxy = yield* Probe
       const sql = yield* SqlClient.SqlClient
-      // The listener's first tick (then it sleeps an hour) is the only other traffic the node gets.
+      // The listener's first ticks (it ticks again at once while behind, then sleeps an hour) are the only other
+      // traffic the node gets: wait for its cursor, then until the count holds still for a second.
       yield* eventually(sql`SELECT 1 FROM chain_cursors WHERE network = ${NETWORK}`, (rows) => rows.length === 1, "the listener's first tick")
+      const settled = Effect.gen(function*() {
+        const a = yield* proxy.requests
+        yield* Effect.sleep("1 second")
+        return [a, yield* proxy.requests] as const
+      })
+      yield* eventually(settled, ([a, b]) => a === b, "the listener to go quiet")
       const before = yield* proxy.requests
       assert.isAbove(before, 0)
       const answers = yield* Effect.forEach(Array.from({ length: 50 }), () => app.request("GET", "/readyz"), { concurrency: 10 })
