@@ -9,13 +9,13 @@ import { SqlClient } from "@effect/sql"
 import { jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import { Effect, Schema } from "effect"
-import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { fileURLToPath } from "node:url"
 import { pgLayer } from "../../services/Database.ts"
 import * as Subjects from "../../services/Subjects.ts"
 import { burstChain, burstDatabase } from "../support/mintedBurst.ts"
 import { floorFull, floorGetLogsDecode, floorGetLogsDecodeInsert } from "./backfillFloors.ts"
+import { runNode } from "./process.ts"
 
 export interface BackfillOptions {
   readonly events: number
@@ -43,26 +43,17 @@ const LISTENER = fileURLToPath(new URL("./backfillListener.ts", import.meta.url)
 const ListenerFigures = Schema.parseJson(Schema.Struct({ seconds: Schema.Number, peakRssMiB: Schema.Number }))
 
 /** Runs the listener process until its cursor reaches the chain's last block; its one JSON line, decoded. */
-const runListener = (env: Record<string, string>) =>
-  Effect.async<typeof ListenerFigures.Type, Error>((resume) => {
-    const profile = process.env["BACKFILL_CPU_PROF"]
-    const flags = profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profile}`]
-    const child = spawn(process.execPath, [...flags, "--import", "tsx", LISTENER], {
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let out = ""
-    let err = ""
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d))
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d))
-    child.once("close", (code) => {
-      const last = out.trim().split("\n").filter((l) => l.startsWith("{")).at(-1)
+const runListener = (env: Record<string, string>) => {
+  const profile = process.env["BACKFILL_CPU_PROF"]
+  const flags = profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profile}`]
+  return runNode([...flags, "--import", "tsx", LISTENER], { env: { ...process.env, ...env } }).pipe(
+    Effect.flatMap(({ code, err, last, out }) => {
       if (process.env["BACKFILL_DEBUG"] === "1") console.error(out, err)
-      if (code !== 0 || last === undefined) return resume(Effect.fail(new Error(`listener exited ${code}: ${(err || out).slice(-1500)}`)))
-      resume(Effect.mapError(Schema.decode(ListenerFigures)(last), (e) => new Error(String(e))))
+      if (code !== 0 || last === undefined) return Effect.fail(new Error(`listener exited ${code}: ${(err || out).slice(-1500)}`))
+      return Effect.mapError(Schema.decode(ListenerFigures)(last), (e) => new Error(String(e)))
     })
-    return Effect.sync(() => child.kill("SIGKILL"))
-  })
+  )
+}
 
 const streamMessages = (prefix: Subjects.Prefix) =>
   Effect.promise(async () => {

@@ -3,8 +3,8 @@
  * run as the service, so every figure is reported beside the floor for the same work on the same machine state.
  */
 import { Effect, Schema } from "effect"
-import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
+import { runNode } from "./process.ts"
 
 const FLOORS = fileURLToPath(new URL("../../bench/floors/", import.meta.url))
 
@@ -15,29 +15,18 @@ export class FloorFailed extends Schema.TaggedError<FloorFailed>()("FloorFailed"
 
 /** Runs a floor script and returns its last JSON line (the figures it emits). */
 export const runFloor = (script: string, args: ReadonlyArray<string> = []) =>
-  Effect.async<Record<string, unknown>, FloorFailed>((resume) => {
-    const child = spawn(process.execPath, [`${FLOORS}${script}`, ...args], {
-      cwd: FLOORS,
-      // The service connects with noAsyncTraces; the floors do the same (their README: 15–25% of a publish floor).
-      env: { ...process.env, NATS_NO_ASYNC_TRACES: "1", NAT: "1" },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let out = ""
-    let err = ""
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d))
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d))
-    child.once("close", (code) => {
-      const last = out.trim().split("\n").filter((l) => l.startsWith("{")).at(-1)
-      if (code !== 0 || last === undefined) {
-        return resume(Effect.fail(new FloorFailed({ script, message: `exit ${code}: ${err.slice(-500)}` })))
-      }
-      resume(Effect.try({
+  runNode([`${FLOORS}${script}`, ...args], {
+    cwd: FLOORS,
+    // The service connects with noAsyncTraces; the floors do the same (their README: 15–25% of a publish floor).
+    env: { ...process.env, NATS_NO_ASYNC_TRACES: "1", NAT: "1" }
+  }).pipe(Effect.flatMap(({ code, err, last }) =>
+    code !== 0 || last === undefined
+      ? Effect.fail(new FloorFailed({ script, message: `exit ${code}: ${err.slice(-500)}` }))
+      : Effect.try({
         try: () => JSON.parse(last) as Record<string, unknown>,
         catch: () => new FloorFailed({ script, message: `not JSON: ${last.slice(0, 200)}` })
-      }))
-    })
-    return Effect.sync(() => child.kill("SIGKILL"))
-  })
+      })
+  ))
 
 export const num = (figures: Record<string, unknown>, key: string): number => {
   const v = figures[key]

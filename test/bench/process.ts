@@ -1,4 +1,6 @@
-/** Readings of another process from /proc (Linux): CPU ticks (1/100 s) and resident memory. */
+/** Child processes of the bench: CPU ticks (1/100 s) and resident memory from /proc (Linux), and their output. */
+import { Effect } from "effect"
+import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 
 export const cpuTicks = (pid: number): number => {
@@ -20,3 +22,24 @@ export const memoryMiB = (pid: number, field: "VmRSS" | "VmHWM" = "VmRSS"): numb
     return 0
   }
 }
+
+export interface ChildOutput {
+  readonly code: number | null
+  /** The last stdout line that starts with `{`: the figures a bench child prints. */
+  readonly last: string | undefined
+  readonly out: string
+  readonly err: string
+}
+
+/** Runs `node ...args` to its end, collecting its output; SIGKILLed when interrupted. */
+export const runNode = (args: ReadonlyArray<string>, options: { readonly cwd?: string; readonly env: NodeJS.ProcessEnv }) =>
+  Effect.async<ChildOutput>((resume) => {
+    const child = spawn(process.execPath, args, { ...options, stdio: ["ignore", "pipe", "pipe"] })
+    let out = ""
+    let err = ""
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d))
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d))
+    child.once("close", (code) =>
+      resume(Effect.succeed({ code, last: out.trim().split("\n").filter((l) => l.startsWith("{")).at(-1), out, err })))
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
