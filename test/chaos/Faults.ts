@@ -21,25 +21,30 @@ const pause = (random: Random, min: number, max: number) => Effect.sleep(`${rand
 const times = (n: number, one: (i: number) => Effect.Effect<void, unknown>) =>
   Effect.forEach(Array.from({ length: n }, (_, i) => i), one, { discard: true }).pipe(Effect.as(n))
 
+/** `n` times: a pause drawn from `before` (ms), the component down, a pause drawn from `during`, the component back. */
+const outages = (
+  n: number,
+  random: FaultContext["random"],
+  before: readonly [number, number],
+  down: Effect.Effect<void, unknown>,
+  during: readonly [number, number],
+  up: Effect.Effect<void, unknown>
+) =>
+  // Each pause is drawn when it starts, as the seeded draws always were.
+  times(n, () =>
+    Effect.suspend(() => pause(random, ...before)).pipe(
+      Effect.zipRight(down),
+      Effect.zipRight(Effect.suspend(() => pause(random, ...during))),
+      Effect.zipRight(up)
+    ))
+
 /** SIGKILL the service, start it again at once or after a moment; the next kill comes 0.3–2 s after it is healthy. */
 export const serviceKills = (n: number) => ({ deployment, random }: FaultContext) =>
-  times(n, () =>
-    Effect.gen(function*() {
-      yield* pause(random, 300, 2000)
-      yield* deployment.service.kill
-      yield* pause(random, 0, 1000)
-      yield* deployment.service.start
-    }))
+  outages(n, random, [300, 2000], deployment.service.kill, [0, 1000], deployment.service.start)
 
 /** SIGKILL nats-server, down for 0.5–2.5 s, started again on the same port and store. */
 export const natsKills = (n: number) => ({ random, stack }: FaultContext) =>
-  times(n, () =>
-    Effect.gen(function*() {
-      yield* pause(random, 1500, 4000)
-      yield* stack.nats.kill
-      yield* pause(random, 500, 2500)
-      yield* stack.nats.start
-    }))
+  outages(n, random, [1500, 4000], stack.nats.kill, [500, 2500], stack.nats.start)
 
 /** pg_ctl restart, alternating a clean fast shutdown and an immediate one (a crash recovered from the WAL). */
 export const postgresRestarts = (n: number) => ({ random, stack }: FaultContext) =>
@@ -51,13 +56,7 @@ export const postgresRestarts = (n: number) => ({ random, stack }: FaultContext)
 
 /** The primary RPC endpoint refuses connections for 1–3 s (open ones reset), then comes back on the same port. */
 export const rpcOutages = (n: number) => ({ random, stack }: FaultContext) =>
-  times(n, () =>
-    Effect.gen(function*() {
-      yield* pause(random, 1000, 3000)
-      yield* stack.gate.kill
-      yield* pause(random, 1000, 3000)
-      yield* stack.gate.revive
-    }))
+  outages(n, random, [1000, 3000], stack.gate.kill, [1000, 3000], stack.gate.revive)
 
 /**
  * anvil_reorg of depth 1 to CONFIRMATIONS + 3 while payments confirm: the newest blocks are replaced, and each mint

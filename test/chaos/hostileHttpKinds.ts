@@ -1,6 +1,13 @@
 /** Bad webhooks an HTTP client sends as is: what the route itself must refuse, each with its status and code. */
 import { signWebhook } from "../../src/domain/WebhookSignature.ts"
-import { type Kind, INVALID, post, realBody, realEvent, UNAUTHORIZED } from "./hostileRequest.ts"
+import { type Kind, INVALID, type Material, post, realBody, realEvent, UNAUTHORIZED } from "./hostileRequest.ts"
+
+/** A real body under a signature made from its correct one (`good`, `v1,<base64>`) by `spell`. */
+const withSignature = (m: Material, spell: (good: string) => string) => {
+  const body = realBody(m)
+  const id = m.id()
+  return post(m, body, { id, signature: spell(signWebhook(m.secret, id, m.nowSeconds(), body)) })
+}
 
 export const httpKinds: ReadonlyArray<Kind> = [
   {
@@ -92,40 +99,33 @@ export const httpKinds: ReadonlyArray<Kind> = [
     name: "garbage signature",
     weight: 4,
     expect: UNAUTHORIZED,
-    build: (m) => {
-      const body = realBody(m)
-      const id = m.id()
-      const good = signWebhook(m.secret, id, m.nowSeconds(), body)
-      const signature = m.rng.pick([
-        "v1,AAAA",
-        "v1,",
-        `v2,${good.slice(3)}`,
-        `v1,${Buffer.from(m.rng.hex(32), "hex").toString("base64")}`,
-        `v1 ${good.slice(3)}`,
-        good.slice(3),
-        "v1,".repeat(500)
-      ])
-      return post(m, body, { id, signature })
-    }
+    build: (m) =>
+      withSignature(m, (good) =>
+        m.rng.pick([
+          "v1,AAAA",
+          "v1,",
+          `v2,${good.slice(3)}`,
+          `v1,${Buffer.from(m.rng.hex(32), "hex").toString("base64")}`,
+          `v1 ${good.slice(3)}`,
+          good.slice(3),
+          "v1,".repeat(500)
+        ]))
   },
   {
     name: "non-canonical base64 signature",
     weight: 3,
     expect: UNAUTHORIZED,
-    build: (m) => {
-      const body = realBody(m)
-      const id = m.id()
-      const good = signWebhook(m.secret, id, m.nowSeconds(), body)
-      const at = m.rng.int(4, good.length - 2)
-      const signature = m.rng.pick([
-        `${good.slice(0, at)}*${good.slice(at)}`,
-        `${good.slice(0, at)}.${good.slice(at)}`,
-        good.replace(/=+$/, ""),
-        `${good}=`,
-        good.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "") + "-_"
-      ])
-      return post(m, body, { id, signature })
-    }
+    build: (m) =>
+      withSignature(m, (good) => {
+        const at = m.rng.int(4, good.length - 2)
+        return m.rng.pick([
+          `${good.slice(0, at)}*${good.slice(at)}`,
+          `${good.slice(0, at)}.${good.slice(at)}`,
+          good.replace(/=+$/, ""),
+          `${good}=`,
+          good.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "") + "-_"
+        ])
+      })
   },
   {
     name: "bad id or timestamp header",

@@ -2,7 +2,14 @@
  * Bad webhooks only raw bytes can carry: bodies past 64 KiB (declared, chunked, or lied about), garbage lengths, huge
  * headers, bodies cut off or connections dropped. Node's parser refuses some before the route sees them.
  */
-import { head, headers, type Kind, KiB, LIMIT, oversized, raw, realBody } from "./hostileRequest.ts"
+import { head, headers, type Kind, KiB, LIMIT, type Material, oversized, raw, realBody } from "./hostileRequest.ts"
+import type { RawShot } from "./wire.ts"
+
+/** A signed body declared whole and sent cut short, then the socket half-closed or destroyed. */
+const cutBody = (m: Material, ending: RawShot["ending"]) => {
+  const body = realBody(m)
+  return raw([head({ ...headers(m, body), "content-length": String(body.length) }), body.slice(0, m.rng.int(0, body.length - 1))], ending)
+}
 
 export const rawKinds: ReadonlyArray<Kind> = [
   {
@@ -81,19 +88,13 @@ export const rawKinds: ReadonlyArray<Kind> = [
     name: "truncated body, half-closed",
     weight: 1,
     expect: { status: 400 },
-    build: (m) => {
-      const body = realBody(m)
-      return raw([head({ ...headers(m, body), "content-length": String(body.length) }), body.slice(0, m.rng.int(0, body.length - 1))], "end")
-    }
+    build: (m) => cutBody(m, "end")
   },
   {
     name: "aborted mid-body",
     weight: 1,
     expect: { none: true },
-    build: (m) => {
-      const body = realBody(m)
-      return raw([head({ ...headers(m, body), "content-length": String(body.length) }), body.slice(0, m.rng.int(0, body.length - 1))], "destroy")
-    }
+    build: (m) => cutBody(m, "destroy")
   },
   {
     name: "aborted mid-headers",
