@@ -6,32 +6,23 @@ import { Data, Effect, Schedule, type Scope } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { closeSync, existsSync, openSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import { buildSync } from "esbuild"
 
 export class ServiceError extends Data.TaggedError("ServiceError")<{ readonly message: string }> {}
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url))
 const COMPILED = `${ROOT}dist/src/main.js`
-// One level below the root, as src/main.ts is, so `../migrations` resolves the same from the bundle.
-const BUNDLE = `${ROOT}.chaos/main.mjs`
 
-export type Runner = "compiled" | "bundle" | "tsx"
+export type Runner = "compiled" | "tsx"
 
 /**
- * How the service runs: the compiled build when `npm run build` has made one; otherwise a bundle of src/main.ts made
- * once per run with esbuild (tsx's own compiler, dependencies left in node_modules), since the runtime compile costs
- * seconds on every one of the suite's restarts; `tsx` on request.
+ * How the service runs: the compiled build (`npm run chaos` builds it first: the runtime compile would cost seconds
+ * on every one of the suite's restarts); `tsx` on request, or when there is no build (the script run directly).
  */
 export const prepareRunner = (prefer: "tsx" | "auto"): Effect.Effect<Runner> =>
-  Effect.sync(() => {
-    if (prefer === "tsx") return "tsx"
-    if (existsSync(COMPILED)) return "compiled"
-    buildSync({ entryPoints: [`${ROOT}src/main.ts`], bundle: true, platform: "node", format: "esm", packages: "external", target: "node20", outfile: BUNDLE, logLevel: "warning" })
-    return "bundle"
-  })
+  Effect.sync(() => (prefer === "auto" && existsSync(COMPILED) ? "compiled" : "tsx"))
 
 const command = (runner: Runner): ReadonlyArray<string> =>
-  runner === "compiled" ? [COMPILED, "serve"] : runner === "bundle" ? [BUNDLE, "serve"] : ["--import", "tsx", `${ROOT}src/main.ts`, "serve"]
+  runner === "compiled" ? [COMPILED, "serve"] : ["--import", "tsx", `${ROOT}src/main.ts`, "serve"]
 
 export interface ServiceProcess {
   readonly baseUrl: string
