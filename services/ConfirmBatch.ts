@@ -3,7 +3,6 @@ import { Cause, Effect, Either, Exit } from "effect"
 import { type ChainView, prefetchedView } from "./ChainView.ts"
 import type { Checked, ConfirmationError, Hint } from "./PaymentConfirmation.ts"
 import { buffered } from "./Outbox.ts"
-import { inBatchTransaction } from "./Rows.ts"
 import type { Rpc } from "./Rpc.ts"
 
 /** One event to check: a hint, and whether a reorg removed its log. */
@@ -28,8 +27,8 @@ export interface BatchResult {
  * A batch of events confirmed together: their chain reads made together (ChainView), then every check in ONE SQL
  * transaction, so a batch costs one commit instead of one per payment. A defect or SQL failure anywhere rolls the
  * whole batch back and each event is then checked alone, in its own transactions, so a poison event fails by itself.
- * An event's own typed failure (not found, not ours) is its result and does not fail the batch: it is raised before
- * the event's writes, which fail only by defect (and a defect rolls the whole batch back).
+ * An event's own typed failure (not found, not ours) is its result and does not fail the batch: its writes were in a
+ * savepoint of their own (Rows.transactional), so they are rolled back alone.
  */
 export const confirmBatch = (
   sql: SqlClient.SqlClient,
@@ -53,8 +52,9 @@ export const confirmBatch = (
       Either.isLeft(e) ? Effect.succeed(failed(e.left)) : Effect.either(traced(i)(check(e.right, view))).pipe(
         Effect.map(Either.match({ onLeft: failed, onRight: (c): ItemResult => Exit.succeed(c) }))
       ))
-    // the checks' own transactions become the batch's (no savepoints), their outbox events one INSERT at the end
-    const together = yield* sql.withTransaction(buffered(sql)(Effect.locally(checks, inBatchTransaction, true))).pipe(Effect.exit)
+    // each check's own transaction is a savepoint in the batch's (a typed failure leaves no partial writes); their
+    // outbox events are one INSERT at the end
+    const together = yield* sql.withTransaction(buffered(sql)(checks)).pipe(Effect.exit)
     if (Exit.isSuccess(together)) {
       yield* Effect.forEach(deferred, (effect) => effect, { discard: true })
       return { results: together.value, heads: view.heads }

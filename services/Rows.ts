@@ -1,6 +1,6 @@
 import type { SqlClient } from "@effect/sql"
 import { SqlError } from "@effect/sql/SqlError"
-import { Effect, FiberRef, Schema } from "effect"
+import { Effect, Schema } from "effect"
 
 /** Rows are decoded at the SQL boundary; a row that does not fit its schema is a defect, not input. */
 export const decodeRows = <A, I>(schema: Schema.Schema<A, I>) => {
@@ -48,15 +48,10 @@ export const uniqueAs = <E2>(onDuplicate: () => E2) =>
   })
 
 /**
- * Set by a batch that runs many units of work in ONE transaction and rolls all of it back on any defect: a unit's
- * `transactional` then needs no savepoint of its own (two statements saved per unit).
+ * Runs in a transaction; SQL failures (commit included) are defects. Inside a batch's transaction it is a savepoint,
+ * so a unit that fails with its own typed error leaves none of its writes in the batch.
  */
-export const inBatchTransaction = FiberRef.unsafeMake(false)
-
-/** Runs in a transaction (inside a batch's: the batch's); SQL failures (commit included) are defects. */
 export const transactional = (sql: SqlClient.SqlClient) =>
 <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, Exclude<E, SqlError>, R> =>
-  Effect.catchAll(
-    Effect.flatMap(FiberRef.get(inBatchTransaction), (batch) => (batch ? self : sql.withTransaction(self))),
-    (e): Effect.Effect<never, Exclude<E, SqlError>> => isSqlError(e) ? Effect.die(e) : Effect.fail(e as Exclude<E, SqlError>)
-  )
+  Effect.catchAll(sql.withTransaction(self), (e): Effect.Effect<never, Exclude<E, SqlError>> =>
+    isSqlError(e) ? Effect.die(e) : Effect.fail(e as Exclude<E, SqlError>))
