@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Effect, Option, Schema } from "effect"
+import { Data, Effect, Option, Schema } from "effect"
 import { ChainEvent } from "../src/domain/Events.ts"
 import { decodeRows } from "./Rows.ts"
 
@@ -27,6 +27,7 @@ const LogRow = Schema.Struct({
   event: ChainEvent.fields.event
 })
 const decodeBlocks = decodeRows(BlockRow)
+const decodeWitness = decodeRows(Schema.Struct({ covered: Schema.Boolean, recorded: Schema.Boolean }))
 const decodeLogs = decodeRows(LogRow)
 const toPublished = (r: typeof LogRow.Type): PublishedLog => ({
   blockNumber: r.block_number,
@@ -36,6 +37,22 @@ const toPublished = (r: typeof LogRow.Type): PublishedLog => ({
   contract: r.contract,
   event: r.event
 })
+
+/** What the listener's committed view says of a log a confirmation is about to settle (see `witness`). */
+export type Witness = "unscanned" | "recorded" | "absent"
+
+/** A range's commit found the cursor moved, or a payment settled in the range since the tick looked: scan again. */
+class RangeChanged extends Data.TaggedError("RangeChanged")<{}> {}
+
+/** What a tick checked before committing its range: the cursor it started from and the settled payments it compared. */
+export interface RangeCheck {
+  readonly from: Cursor
+  readonly settled: ReadonlyArray<PublishedLog>
+  /** The canonical hash the tick read at a height, if it read one. */
+  readonly hashAt: (blockNumber: bigint) => string | undefined
+}
+
+const logKey = (l: PublishedLog) => `${l.blockHash}:${l.logIndex}:${l.txHash}`
 
 /** The listener's persisted view of each chain: cursor, recent block hashes, published logs. */
 export class ChainState extends Effect.Service<ChainState>()("billing/ChainState", {
@@ -49,11 +66,18 @@ export class ChainState extends Effect.Service<ChainState>()("billing/ChainState
         Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (r): Cursor => ({ blockNumber: r.block_number, blockHash: r.block_hash })))
       )
 
+    const lockCursor = (network: string, mode: "share" | "update") =>
+      sql`SELECT block_number::text AS block_number, block_hash FROM chain_cursors WHERE network = ${network}
+        ${mode === "share" ? sql`FOR SHARE` : sql`FOR UPDATE`}`.pipe(Effect.orDie, Effect.flatMap(decodeBlocks), Effect.map((rows) => rows[0]))
+
     /**
      * A scanned range, in one transaction: its published logs, the blocks holding them and its last block remembered,
-     * and the cursor moved to that block. Multi-row statements (unnest) however many logs the range holds.
+     * and the cursor moved to that block. Multi-row statements (unnest) however many logs the range holds. With a
+     * `check`, the cursor is locked first and the range is committed only if the cursor is still where the tick
+     * started and no payment was settled in the range, since the tick read them, in a block other than the one the
+     * tick saw there: a confirmation committed meanwhile from a stale read would otherwise never be re-checked.
      */
-    const commitRange = (network: string, logs: ReadonlyArray<PublishedLog>, to: Cursor) => {
+    const commitRange = (network: string, logs: ReadonlyArray<PublishedLog>, to: Cursor, check?: RangeCheck) => {
       const blocks = new Map(logs.map((l) => [l.blockNumber, l.blockHash] as const)).set(to.blockNumber, to.blockHash)
       const recordLogs = sql`INSERT INTO chain_logs (network, block_number, block_hash, tx_hash, log_index, contract, event)
         SELECT ${network}, * FROM unnest(${logs.map((l) => l.blockNumber.toString())}::bigint[], ${logs.map((l) => l.blockHash)}::text[],
@@ -65,10 +89,44 @@ export class ChainState extends Effect.Service<ChainState>()("billing/ChainState
         ON CONFLICT (network, block_number) DO UPDATE SET block_hash = excluded.block_hash`
       const moveCursor = sql`INSERT INTO chain_cursors (network, block_number, block_hash) VALUES (${network}, ${to.blockNumber.toString()}, ${to.blockHash})
         ON CONFLICT (network) DO UPDATE SET block_number = excluded.block_number, block_hash = excluded.block_hash, updated_at = now()`
-      return sql.withTransaction(Effect.all([...(logs.length === 0 ? [] : [recordLogs]), rememberBlocks, moveCursor], { discard: true })).pipe(
+      const unchanged = (c: RangeCheck) =>
+        Effect.gen(function*() {
+          const now = yield* lockCursor(network, "update")
+          if (now?.block_number !== c.from.blockNumber || now.block_hash !== c.from.blockHash) return yield* new RangeChanged()
+          const compared = new Set(c.settled.map(logKey))
+          const settled = yield* paymentLogsAbove(network, c.from.blockNumber, to.blockNumber)
+          if (settled.some((p) => !compared.has(logKey(p)) && c.hashAt(p.blockNumber) !== p.blockHash)) return yield* new RangeChanged()
+        })
+      const writes = Effect.all([...(logs.length === 0 ? [] : [recordLogs]), rememberBlocks, moveCursor], { discard: true }).pipe(Effect.orDie)
+      return sql.withTransaction(check === undefined ? writes : Effect.zipRight(unchanged(check), writes)).pipe(
+        Effect.as(true),
+        Effect.catchTag("RangeChanged", () => Effect.succeed(false)),
         Effect.orDie
       )
     }
+
+    /**
+     * What the listener's committed view says of a log, with its cursor share-locked to the end of the caller's
+     * transaction (the listener can neither move past the block nor rewind over it until the caller commits):
+     * `unscanned` when it has not scanned the block yet, or remembers nothing that old; `recorded` when it recorded
+     * this log in this very block; `absent` when it scanned the block and did not (the log's block was replaced, or
+     * its contract was not watched then).
+     */
+    const witness = (network: string, log: { readonly blockNumber: bigint; readonly blockHash: string; readonly txHash: string; readonly logIndex: number }) =>
+      Effect.gen(function*() {
+        const cursor = yield* lockCursor(network, "share")
+        if (cursor === undefined || cursor.block_number < log.blockNumber) return "unscanned" satisfies Witness
+        // A statement of its own: its snapshot is taken after the lock, so it sees what the listener committed.
+        const [seen] = yield* sql`SELECT
+            EXISTS (SELECT 1 FROM chain_blocks WHERE network = ${network} AND block_number <= ${log.blockNumber.toString()}) AS covered,
+            EXISTS (SELECT 1 FROM chain_logs WHERE network = ${network} AND block_hash = ${log.blockHash.toLowerCase()}
+              AND log_index = ${log.logIndex} AND tx_hash = ${log.txHash.toLowerCase()}) AS recorded`.pipe(
+          Effect.orDie,
+          Effect.flatMap(decodeWitness)
+        )
+        if (seen === undefined || !seen.covered) return "unscanned" satisfies Witness
+        return (seen.recorded ? "recorded" : "absent") satisfies Witness
+      })
 
     /** Moves the cursor and remembers the block, in one transaction. */
     const advance = (network: string, to: Cursor) => commitRange(network, [], to)
@@ -118,6 +176,6 @@ export class ChainState extends Effect.Service<ChainState>()("billing/ChainState
     const trim = (network: string, below: bigint) =>
       sql`DELETE FROM chain_blocks WHERE network = ${network} AND block_number < ${below.toString()}`.pipe(Effect.orDie, Effect.asVoid)
 
-    return { cursor, advance, commitRange, blocksBelow, logsAbove, paymentLogsAbove, rewind, trim } as const
+    return { cursor, advance, commitRange, witness, blocksBelow, logsAbove, paymentLogsAbove, rewind, trim } as const
   })
 }) {}

@@ -85,6 +85,21 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
         return Option.some(head - receipt.blockNumber + 1n)
       })
     const direct = directView(rpc)
+
+    /**
+     * The contract's log a hint names. A log index counts from the start of its block, so a transaction mined again
+     * in another block (a reorg) has moved its logs: a hint from before still names the transaction's only pass
+     * event, or among several the one of the order it claims (each is on chain; the claim only picks).
+     */
+    const namedLog = (receipt: TransactionReceipt, hint: Hint) => {
+      const ours = receipt.logs.filter((l) => l.address.toLowerCase() === hint.contract.address)
+      const exact = ours.find((l) => l.logIndex === hint.logIndex)
+      if (exact !== undefined) return { log: exact, decoded: decodePassEvent(hint.contract.abi, exact) }
+      const passes = ours.flatMap((log) => Option.match(decodePassEvent(hint.contract.abi, log), { onNone: () => [], onSome: (e) => [{ log, decoded: Option.some(e) }] }))
+      if (passes.length === 1) return passes[0]
+      const claimed = hint.orderId?.toLowerCase()
+      return passes.find((p) => Option.exists(p.decoded, (e) => e.args.orderId.toLowerCase() === claimed))
+    }
     /** Worth looking at again once the receipt's block has `confirmations` blocks. */
     const deepAt = (network: string, blockNumber: bigint, confirmations: number) => ({ network, head: blockNumber + BigInt(confirmations) - 1n })
 
@@ -188,11 +203,9 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
         const until = deepAt(contract.network, receipt.blockNumber, net.confirmations)
         if (receipt.status === "reverted") return deep ? yield* reverted(hint, view) : Checked.Later({ reason: "reverted transaction not final yet", until })
 
-        const log = receipt.logs.find((l) => l.logIndex === hint.logIndex)
-        if (log === undefined || log.address.toLowerCase() !== contract.address) {
-          return yield* ConfirmationError.permanent(`no log of contract ${contract.slug} at index ${hint.logIndex}`)
-        }
-        const decoded = decodePassEvent(contract.abi, log)
+        const named = namedLog(receipt, hint)
+        if (named === undefined) return yield* ConfirmationError.permanent(`no log of contract ${contract.slug} at index ${hint.logIndex}`)
+        const { decoded, log } = named
         if (Option.isNone(decoded)) return yield* ConfirmationError.permanent("log is neither Minted nor Burned")
         const payment = yield* paymentFor(decoded.value.args.orderId)
         // The payment's own chain id, never the current config's: its keys must not move if the config ever does.
@@ -241,8 +254,13 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
           source: hint.source,
           paymentId: payment.id,
           verdict,
-          log: { ...logRef, network: contract.network, chainId: payment.chain_id, token, amount: minted.amount }
+          log: { ...logRef, network: contract.network, chainId: payment.chain_id, token, amount: minted.amount },
+          stillCanonical: Effect.map(rpc.block(contract.network, receipt.blockNumber), (b) => b.hash === receipt.blockHash)
         })
+        if (outcome === "stale") {
+          const head = yield* view.head(contract.network)
+          return Checked.Later({ reason: `block ${receipt.blockNumber} was replaced since the receipt was read`, until: { network: contract.network, head: head + 1n } })
+        }
         yield* view.defer(Effect.gen(function*() {
           yield* Effect.logInfo(`payment ${outcome}`).pipe(Effect.annotateLogs({ order_id: payment.order_id, user_id: payment.user_id }))
           if (outcome === "confirmed" || outcome === "failed") {

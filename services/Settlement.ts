@@ -3,6 +3,8 @@ import { Effect } from "effect"
 import { canTransition, type FailureReason, type PaymentStatus } from "../src/domain/Payment.ts"
 import type { Verdict } from "../src/domain/PaymentCheck.ts"
 import { Audit, PaymentProcessorActor } from "./Audit.ts"
+import { ChainState } from "./ChainState.ts"
+import type { RpcError, UnknownNetwork } from "./RpcError.ts"
 import type { PaymentApplied } from "../src/domain/PlanChange.ts"
 import { assetOf, Ledger, paymentLedgerId, type Posting, reversalOf } from "./Ledger.ts"
 import { Notifications } from "./Notifications.ts"
@@ -25,7 +27,8 @@ export interface SettledLog {
   readonly amount: bigint
 }
 
-export type SettleOutcome = "confirmed" | "failed" | "credited" | "duplicate"
+/** `stale`: the log's block was replaced before the listener scanned that height; nothing was written. */
+export type SettleOutcome = "confirmed" | "failed" | "credited" | "duplicate" | "stale"
 
 /** Why a transaction that moved no money did not pay; the payer is told `attemptDetail`. */
 export type AttemptReason = "reverted"
@@ -51,6 +54,7 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
     const notifications = yield* Notifications
     const planEvents = yield* PlanEvents
     const audit = yield* Audit
+    const chainState = yield* ChainState
 
     const claim = (dedupeKey: string, source: string, paymentId: string) =>
       Effect.map(
@@ -146,8 +150,14 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
       readonly paymentId: string
       readonly log: SettledLog
       readonly verdict: Verdict
+      /** Whether the log's block is still the canonical one at its height, asked only when the listener disagrees. */
+      readonly stillCanonical: Effect.Effect<boolean, RpcError | UnknownNetwork>
     }) {
       const { log, verdict } = args
+      // The log was read before this transaction; a reorg the listener has handled since must not be confirmed. The
+      // listener's cursor stays share-locked until commit, so a reorg it sees later re-checks this payment.
+      const witnessed = yield* chainState.witness(log.network, log)
+      if (witnessed === "absent" && !(yield* args.stillCanonical)) return "stale" as SettleOutcome
       if (!(yield* claim(args.dedupeKey, args.source, args.paymentId))) return "duplicate" as SettleOutcome
       const payment = yield* lock(args.paymentId)
       // The same transfer of this order again (a reorg moved it to another block or log index): its money is posted;
@@ -317,5 +327,13 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
 
     return { settleMint, recordAttempt, markSeen, burn, unsee, reverse } as const
   }),
-  dependencies: [Ledger.Default, Payments.Default, Subscriptions.Default, Notifications.Default, PlanEvents.Default, Audit.Default]
+  dependencies: [
+    Ledger.Default,
+    Payments.Default,
+    Subscriptions.Default,
+    Notifications.Default,
+    PlanEvents.Default,
+    Audit.Default,
+    ChainState.Default
+  ]
 }) {}

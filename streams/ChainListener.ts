@@ -223,7 +223,13 @@ export const makeListener = (network: string) =>
       yield* publishAll(settled.filter((p) => heads.get(p.blockNumber)?.hash !== p.blockHash).map(removal(net.chain_id)))
       const reads = readsOf(read.logs, watched)
       yield* publishAll(reads.map(eventOf(net.chain_id, false)))
-      yield* state.commitRange(network, reads, { blockNumber: to, blockHash: end.hash })
+      const committed = yield* state.commitRange(network, reads, { blockNumber: to, blockHash: end.hash }, {
+        from: cursor,
+        settled,
+        hashAt: (n) => heads.get(n)?.hash
+      })
+      // Moved meanwhile, or a payment was settled in the range since it was read: the range is scanned again.
+      if (!committed) return "more"
       yield* countEvents(reads)
       yield* state.trim(network, to - BigInt(config.reorgWindow))
       yield* Metric.set(labelled(chainListenerLagBlocks, { network }), Number(head - to))

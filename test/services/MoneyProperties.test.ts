@@ -144,7 +144,8 @@ describe("money invariants (fast-check)", () => {
               verdict: checkPayment(
                 { network: "anvil", chainId: 31337, contractAddress: "0xc", walletAddress: "0xw", token: "native", amount: priceOf(p), expiresAtSeconds: 10n ** 12n },
                 { network: "anvil", chainId: 31337, contract: "0xc", orderId: p.orderId, payer: "0xw", token: "native", amount: p.transfer!.amount, blockTimestamp: 1n }
-              )
+              ),
+              stillCanonical: Effect.succeed(true)
             })
           const priceOf = (p: Modelled) => p.quoted
 

@@ -41,7 +41,8 @@ const settle = (paymentId: string, amount: bigint) =>
       source: "test",
       paymentId,
       log: { orderId, network: "anvil", chainId: 31337, txHash, logIndex: 0, blockNumber: 10n, blockHash: hash(), token: TOKEN, amount },
-      verdict: { _tag: "Match", excess: 0n }
+      verdict: { _tag: "Match", excess: 0n },
+      stillCanonical: Effect.succeed(true)
     })
     assert.strictEqual(outcome, "confirmed")
     return { paymentId, txHash, ledgerId: `payment:31337:${txHash}:${orderId}` }
@@ -133,7 +134,8 @@ describe("billing rules (docs/billing-rules.md)", () => {
           source: "test",
           paymentId: upgrade.paymentId,
           log: { orderId: yield* orderOf(upgrade.paymentId), network: "anvil", chainId: 31337, txHash: upgrade.txHash, logIndex: 0, blockNumber: 10n, blockHash: hash(), token: TOKEN, amount: USDC(90) },
-          verdict: { _tag: "Match", excess: 0n }
+          verdict: { _tag: "Match", excess: 0n },
+          stillCanonical: Effect.succeed(true)
         })
         assert.strictEqual(again, "duplicate")
         assert.strictEqual(yield* balance("customer_credit:ahead"), -50_322_581n)
@@ -347,7 +349,8 @@ describe("billing rules (docs/billing-rules.md)", () => {
             token: "native",
             amount: 10n ** 16n
           },
-          verdict: { _tag: "Match", excess: 0n }
+          verdict: { _tag: "Match", excess: 0n },
+          stillCanonical: Effect.succeed(true)
         })
         assert.strictEqual(outcome, "confirmed")
         assert.deepStrictEqual(yield* subscriptionsOf("keep2"), [

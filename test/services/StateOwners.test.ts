@@ -123,7 +123,8 @@ describe("state owners", () => {
           source: "test",
           paymentId: id,
           log: logOf(yield* orderOf(id), hash(), hash(), 100n),
-          verdict: { _tag: "Match", excess: 0n }
+          verdict: { _tag: "Match", excess: 0n },
+          stillCanonical: Effect.succeed(true)
         })
         assert.strictEqual(outcome, "confirmed")
         const [sub] = yield* sql<{ id: string }>`SELECT id::text AS id FROM subscriptions WHERE last_payment_id = ${id}`
@@ -140,7 +141,7 @@ describe("state owners", () => {
         const tx = hash()
         const first = logOf(yield* orderOf(id), tx, hash(), 100n)
         const settle = (key: string, log: SettledLog) =>
-          settlement.settleMint({ dedupeKey: key, source: "test", paymentId: id, log, verdict: { _tag: "Match", excess: 0n } })
+          settlement.settleMint({ dedupeKey: key, source: "test", paymentId: id, log, verdict: { _tag: "Match", excess: 0n }, stillCanonical: Effect.succeed(true) })
         assert.strictEqual(yield* settle("again:1", first), "confirmed")
         assert.strictEqual(yield* settlement.reverse({ source: "test", paymentId: id, chainId: 31337, txHash: tx, logIndex: 0 }), "reversed")
         assert.strictEqual(yield* statusOf(id), "reversed")
