@@ -142,12 +142,14 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
      * The log is gone from the canonical chain (a reorg). Unless the transaction is back in another block, its order's
      * payment, if only seen, returns to pending, and if confirmed is reversed.
      */
-    const dropped = (hint: Hint, view: ChainView) =>
+    const dropped = (hint: Hint, view: ChainView): Effect.Effect<Checked, ConfirmationError | RpcError | UnknownNetwork> =>
       Effect.gen(function*() {
         const payment = yield* paymentAt(hint.txHash, hint.logIndex)
         if (Option.isNone(payment)) return Checked.Done()
         const receipt = yield* rpc.receipt(hint.contract.network, hint.txHash)
-        if (Option.isSome(receipt) && Option.isSome(yield* depthOf(hint.contract.network, receipt.value, direct))) return Checked.Done()
+        // Mined again in another block: settled from there, so the payment records where it is now and a later reorg
+        // is checked against that block (the listener may not report the new inclusion if it already scanned past).
+        if (Option.isSome(receipt) && Option.isSome(yield* depthOf(hint.contract.network, receipt.value, direct))) return yield* settle(hint, direct)
         const p = payment.value
         if (p.status === "seen") yield* settlement.unsee(p.id, hint.txHash)
         if (p.status === "confirmed") {

@@ -40,7 +40,15 @@ export type TickOutcome = "more" | "idle"
 interface Prefetch {
   readonly key: string
   readonly upTo: bigint
-  readonly fiber: Fiber.RuntimeFiber<{ readonly logs: ReadonlyArray<Log>; readonly to: bigint }, RpcError | UnknownNetwork>
+  readonly fiber: Fiber.RuntimeFiber<PinnedLogs, RpcError | UnknownNetwork>
+}
+
+/** A range's logs, and the hash at `at` (its last asked-for block) read before them (none: no block there then). */
+interface PinnedLogs {
+  readonly logs: ReadonlyArray<Log>
+  readonly to: bigint
+  readonly at: bigint
+  readonly pin: string | undefined
 }
 
 const rangeKey = (addresses: ReadonlyArray<string>, from: bigint) => `${from}:${addresses.join(",")}`
@@ -70,8 +78,20 @@ export const makeListener = (network: string) =>
       events.length === 0 ? Effect.void : Effect.asVoid(nats.publishMessages(ChainStream, events, config.publishWindow))
 
     /**
-     * The logs of [from, upTo] (or the prefix the provider answers): the read started ahead while the previous range
-     * was published, when it starts where this one does, or a fresh read. Every check on them comes after, as usual.
+     * The logs of [from, upTo] (or the prefix the provider answers), with the hash at `upTo` read first. The tick
+     * reads that hash again after: unchanged, the logs came from that very chain (a block's hash commits to every
+     * block before it); changed, a reorg during the read may have replaced blocks with mints the read never saw.
+     */
+    const pinnedLogs = (addresses: ReadonlyArray<`0x${string}`>, from: bigint, upTo: bigint) =>
+      Effect.gen(function*() {
+        const pin = (yield* rpc.blockHeads(network, [upTo])).get(upTo)?.hash
+        const read = yield* chainLogs.prefix(network, addresses, from, upTo)
+        return { ...read, at: upTo, pin } satisfies PinnedLogs
+      })
+
+    /**
+     * The pinned logs of [from, upTo]: the read started ahead while the previous range was published, when it starts
+     * where this one does, or a fresh read. Every check on them comes after, as usual.
      */
     const readLogs = (addresses: ReadonlyArray<`0x${string}`>, from: bigint, upTo: bigint) =>
       Effect.gen(function*() {
@@ -81,11 +101,11 @@ export const makeListener = (network: string) =>
           if (key === rangeKey(addresses, from) && pending.value.upTo <= upTo) return yield* Fiber.join(fiber)
           yield* Fiber.interrupt(fiber)
         }
-        return yield* chainLogs.prefix(network, addresses, from, upTo)
+        return yield* pinnedLogs(addresses, from, upTo)
       })
 
     const readAhead = (addresses: ReadonlyArray<`0x${string}`>, from: bigint, upTo: bigint) =>
-      Effect.flatMap(Effect.fork(chainLogs.prefix(network, addresses, from, upTo)), (fiber) =>
+      Effect.flatMap(Effect.fork(pinnedLogs(addresses, from, upTo)), (fiber) =>
         Ref.set(ahead, Option.some({ key: rangeKey(addresses, from), upTo, fiber })))
 
     const blockAt = (n: bigint): Effect.Effect<Cursor, RpcError | UnknownNetwork> =>
@@ -198,14 +218,14 @@ export const makeListener = (network: string) =>
       const wanted = yield* Ref.get(span)
       const upTo = head < from + wanted - 1n ? head : from + wanted - 1n
       const addresses = watched.map((c) => c.address)
-      const read = watched.length === 0 ? { logs: [], to: upTo } : yield* readLogs(addresses, from, upTo)
+      const read: PinnedLogs = watched.length === 0 ? { logs: [], to: upTo, at: upTo, pin: undefined } : yield* readLogs(addresses, from, upTo)
       const to = read.to
       // A payment settled from a webhook in a block not scanned yet may sit on a fork that has since lost, with no
       // rewind to notice it: its removal goes out now and the processor re-checks it against the chain.
       const settled = yield* state.paymentLogsAbove(network, cursor.blockNumber, to)
       // One batch, read after the logs: the range's first block (its parent must be the cursor), every block holding
-      // a log or a settled payment, and the range's last block (the next cursor).
-      const heads = yield* rpc.blockHeads(network, [from, ...read.logs.map((l) => l.blockNumber!), ...settled.map((p) => p.blockNumber), to])
+      // a log or a settled payment, the range's last block (the next cursor) and the block the read was pinned to.
+      const heads = yield* rpc.blockHeads(network, [from, ...read.logs.map((l) => l.blockNumber!), ...settled.map((p) => p.blockNumber), to, read.at])
       const first = heads.get(from)
       const end = heads.get(to)
       // A block gone since the head was read: the chain is moving under us, look again after a poll.
@@ -214,7 +234,8 @@ export const makeListener = (network: string) =>
         yield* handleReorg(cursor, head, net.chain_id)
         return "more"
       }
-      // A log from a block that is no longer the one at its height means a reorg mid-scan: try again next tick.
+      // A reorg mid-scan (the pinned block replaced, or a log's block no longer the one at its height): try again.
+      if (addresses.length > 0 && (read.pin === undefined || heads.get(read.at)?.hash !== read.pin)) return "idle"
       if (read.logs.some((l) => heads.get(l.blockNumber!)?.hash !== l.blockHash)) return "idle"
       const next = nextSpan(policy, { span: wanted, answered: to - from + 1n, logs: read.logs.length, refused: to < upTo })
       yield* Ref.set(span, next)

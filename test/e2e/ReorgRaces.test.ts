@@ -1,19 +1,20 @@
 /**
- * A confirmation read from the chain before a reorg must not commit after the listener has handled that reorg: the
- * listener would never look at the block again, leaving a payment confirmed on a fork that lost (the chaos suite's
- * reorg scenario found this). Settlement asks the listener's committed view under a lock on its cursor; the listener
- * in turn refuses to commit a range in which a payment was settled since it looked.
+ * Reorgs that land between two reads (the chaos suite's reorg scenario found these): a confirmation read from the
+ * chain before a reorg must not commit after the listener has handled that reorg (the listener would never look at
+ * the block again); the listener refuses to commit a range in which a payment was settled since it looked; and a
+ * reorg between the listener's log read and its block reads must not hide the mints the new blocks carry.
  */
 import { SqlClient } from "@effect/sql"
 import { assert, layer } from "@effect/vitest"
 import { Effect, Either } from "effect"
-import type { TransactionReceipt } from "viem"
+import type { Hex, TransactionReceipt } from "viem"
 import { ChainState } from "../../services/ChainState.ts"
 import { Settlement } from "../../services/Settlement.ts"
 import type { CheckoutView } from "../../src/domain/Checkout.ts"
-import { App, appHarness, type Harness, PASS } from "../support/app.ts"
+import { App, appHarness, eventually, type Harness, PASS } from "../support/app.ts"
 import { chainCall } from "../support/anvil.ts"
 import { cursor, listenerCaughtUp, reorg } from "../support/chain.ts"
+import { rpcProxy } from "../support/rpcProxy.ts"
 import { checkoutNative, mine, mintedEvent, passLogIndex, paymentStatus, sendPayload, waitForStatus } from "../support/payments.ts"
 
 const PRICES = { native: 10n ** 16n, token: 1_000_000n }
@@ -47,7 +48,7 @@ const settleFrom = (app: Harness, checkout: CheckoutView, receipt: TransactionRe
 const ledgerRowsOf = (paymentId: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT 1 FROM ledger_transactions WHERE payment_id = ${paymentId}`).pipe(Effect.orDie)
 
-layer(appHarness({ env }), { timeout: 120_000, excludeTestServices: true })("stale confirmations", (it) => {
+layer(appHarness({ env }), { timeout: 120_000, excludeTestServices: true })("reorg races", (it) => {
   it.effect("a receipt read before a reorg the listener has since scanned over is not settled", () =>
     Effect.gen(function*() {
       const app = yield* App
@@ -98,6 +99,41 @@ layer(appHarness({ env }), { timeout: 120_000, excludeTestServices: true })("sta
       yield* mine(app, 2)
       yield* waitForStatus(checkout.transaction_id, "confirmed")
       yield* app.request("PATCH", `/v1/billing/admin/contracts/${PASS}`, { token: app.admin, body: { enabled: true } })
+    }))
+
+  it.scoped("a reorg between the listener's log read and its block reads does not hide the mint the new block carries", () =>
+    Effect.gen(function*() {
+      const app = yield* App
+      const proxy = yield* rpcProxy(app.devnet.info.rpc_url)
+      const switched = yield* app.request("POST", "/v1/billing/overview/crypto-config", {
+        token: app.token("fin", ["finance_ops"]),
+        body: { rpc_endpoints: { anvil: [proxy.url] } }
+      })
+      assert.strictEqual(switched.status, 200)
+      const { checkout } = yield* checkoutNative(app, "hidden", PRICES, "hidden-user", 5)
+      yield* listenerCaughtUp(app)
+      const tx = checkout.payload.transactions[0]!
+      const wallet = app.devnet.wallet(5)
+      const raw = yield* chainCall(async () =>
+        wallet.signTransaction(
+          await wallet.prepareTransactionRequest({ to: tx.to as Hex, data: tx.data as Hex, value: BigInt(tx.value), gas: BigInt(tx.gas), chain: app.devnet.chain })
+        ))
+      // The listener's next log read is answered from the chain as it was; before the answer reaches it, the newest
+      // block is replaced by one holding the mint. No webhook: only the listener can find this payment.
+      let reorged = false
+      yield* proxy.beforeAnswer(async (methods) => {
+        if (reorged || !methods.includes("eth_getLogs")) return
+        reorged = true
+        await app.devnet.testClient.request<{ Parameters: [number, Array<readonly [Hex, number]>]; ReturnType: null }>({
+          method: "anvil_reorg",
+          params: [1, [[raw, 0]]]
+        })
+      })
+      yield* mine(app, 2)
+      yield* eventually(Effect.sync(() => reorged), (done) => done, "the reorg during a log read")
+      yield* proxy.beforeAnswer(undefined)
+      yield* mine(app, 2)
+      yield* waitForStatus(checkout.transaction_id, "confirmed")
     }))
 
   it.effect("the listener does not commit a range in which a payment was settled, since it looked, in a block it did not see", () =>
