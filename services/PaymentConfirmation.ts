@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Clock, Data, Effect, Metric, Option } from "effect"
+import { Clock, Data, Effect, Either, Metric, Option } from "effect"
 import type { TransactionReceipt } from "viem"
 import { mintOrderId } from "../src/contracts/MintCall.ts"
 import { decodePassEvent } from "../src/contracts/PassEvents.ts"
@@ -159,14 +159,15 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
           const net = yield* rpc.networkConfig(hint.contract.network)
           const head = yield* rpc.blockNumber(hint.contract.network)
           const settled = p.block_number !== null && head - p.block_number + 1n >= BigInt(net.confirmations)
-          const replaced = settled && p.block_hash !== null && (yield* rpc.block(hint.contract.network, p.block_number!).pipe(
-            Effect.map((b) => b.hash !== p.block_hash),
-            Effect.catchTag("RpcError", () => Effect.succeed(false))
-          ))
+          const current = settled && p.block_hash !== null ? yield* Effect.either(rpc.block(hint.contract.network, p.block_number!)) : undefined
+          const replaced = current !== undefined && Either.isRight(current) && current.right.hash !== p.block_hash
           // Not final yet is waiting, not failing: it must not use up the message's deliveries.
           if (!replaced) {
+            const why = current === undefined
+              ? "not deep enough"
+              : Either.isLeft(current) ? `block unreadable: ${current.left.message}` : "block still the recorded one"
             return Checked.Later({
-              reason: `reorg of ${hint.txHash} not yet final at block ${p.block_number}`,
+              reason: `reorg of ${hint.txHash} not yet final at block ${p.block_number} (${why})`,
               ...(p.block_number === null ? {} : { until: deepAt(hint.contract.network, p.block_number, net.confirmations) })
             })
           }

@@ -1,4 +1,5 @@
-import { Config, Schema } from "effect"
+import { Config, Duration, Schema } from "effect"
+import { durationBetween } from "../services/Settings.ts"
 
 /** A JSON-valued environment variable decoded with a Schema; errors name the variable. */
 export const jsonConfig = <A, I>(name: string, schema: Schema.Schema<A, I>) =>
@@ -18,3 +19,6 @@ export const RolesConfig = Config.array(Schema.Config("BILLING_ROLES", Role)).pi
 
 /** One log line per HTTP response (method, url, status) when set; off by default, it costs a write per request. */
 export const AccessLogConfig = Config.boolean("BILLING_HTTP_ACCESS_LOG").pipe(Config.withDefault(false))
+
+/** How long a client may take to send a whole request (headers and body): a stalled or trickled body holds a socket no longer. */
+export const RequestTimeoutConfig = durationBetween("BILLING_HTTP_REQUEST_TIMEOUT", Duration.seconds(30), Duration.seconds(1), Duration.minutes(10))

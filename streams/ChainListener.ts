@@ -119,6 +119,9 @@ export const makeListener = (network: string) =>
         const found = candidates.find((c) => canonical.get(c.blockNumber)?.hash === c.blockHash)
         if (found !== undefined) return found
         const floor = from > BigInt(config.reorgWindow) ? from - BigInt(config.reorgWindow) : 0n
+        yield* Effect.logWarning("no remembered block is still canonical: rewinding a whole reorg window").pipe(
+          Effect.annotateLogs({ remembered: candidates.length, floor_block: floor.toString() })
+        )
         return yield* blockAt(floor)
       })
 
@@ -154,6 +157,7 @@ export const makeListener = (network: string) =>
           from_block: cursor.blockNumber.toString(),
           ancestor_block: ancestor.blockNumber.toString(),
           removed_logs: dropped.length,
+          blocks_back: (cursor.blockNumber - ancestor.blockNumber).toString(),
           rechecked_payments: unrecorded.length
         }))
       })

@@ -1,8 +1,8 @@
 import { HttpApiBuilder, HttpApiScalar, type HttpApp, HttpMiddleware, HttpServer } from "@effect/platform"
 import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
-import { AccessLogConfig } from "../Config.ts"
+import { Duration, Effect, Layer } from "effect"
+import { AccessLogConfig, RequestTimeoutConfig } from "../Config.ts"
 import { BadRequest, Internal, NotFound, PayloadTooLarge } from "../domain/Errors.ts"
 import { AdminContractsLive, AdminGatewaysLive, AdminPlansLive } from "./Admin/Http.ts"
 import { Api } from "./Api.ts"
@@ -82,9 +82,9 @@ export const serveApi = (port: number) =>
     Layer.provide(nodeServer(port))
   )
 
-/** node:http with the webhook route ahead of the router (WebhookRoute.ts). */
+/** node:http with the webhook route ahead of the router (WebhookRoute.ts), and every request bounded in time. */
 const nodeServer = (port: number) =>
-  Layer.unwrapEffect(Effect.map(webhookHandler, (webhook) =>
-    NodeHttpServer.layer(() => serverWithWebhookRoute(webhook), { port, host: "0.0.0.0" }))).pipe(
+  Layer.unwrapEffect(Effect.map(Effect.all([webhookHandler, RequestTimeoutConfig]), ([webhook, timeout]) =>
+    NodeHttpServer.layer(() => serverWithWebhookRoute(webhook, Duration.toMillis(timeout)), { port, host: "0.0.0.0" }))).pipe(
       Layer.provide(WebhookIntake.Default)
     )

@@ -131,7 +131,7 @@ export const webhookHandler = Effect.gen(function*() {
  * A node:http server whose webhook requests go to `fast`; every other request reaches the listener the platform
  * attaches (the HttpApi router). Overriding `emit` is the one place node lets a listener claim a request.
  */
-export const serverWithWebhookRoute = (fast: Handler) => {
+export const serverWithWebhookRoute = (fast: Handler, requestTimeoutMs: number) => {
   class WebhookFirst extends Server {
     override emit(event: string, ...args: Array<unknown>): boolean {
       if (event === "request") {
@@ -144,5 +144,11 @@ export const serverWithWebhookRoute = (fast: Handler) => {
       return super.emit(event, ...args)
     }
   }
-  return new WebhookFirst()
+  // node answers 408 and closes a request not received in full within requestTimeout (its default, 5 minutes, lets a
+  // trickled body hold a socket that long); it looks at open requests every connectionsCheckingInterval.
+  return new WebhookFirst({
+    requestTimeout: requestTimeoutMs,
+    headersTimeout: requestTimeoutMs,
+    connectionsCheckingInterval: Math.min(Math.max(250, Math.floor(requestTimeoutMs / 4)), 5000)
+  })
 }

@@ -93,7 +93,21 @@ export const startChain = Effect.gen(function*() {
     yield* call(() => testClient.request<{ Parameters: []; ReturnType: unknown }>({ method: "anvil_dropAllTransactions", params: [] }))
   })
 
-  return { info, drainMempool, signerKey, wallet, signMint, sendRaw, receipt, mine, head, reorg, orderUsed } as const
+  /** The final chain's word on one order's transaction, for the evidence file; the block at `recorded` if given. */
+  const inspect = (hash: Hex, orderId: string, recorded: bigint | undefined) =>
+    Effect.all({
+      used: orderUsed(orderId),
+      receipt: call(() => publicClient.getTransactionReceipt({ hash })).pipe(
+        Effect.map((r) => ({ block: r.blockNumber.toString(), block_hash: r.blockHash, status: r.status })),
+        Effect.orElseSucceed(() => null)
+      ),
+      recorded_block: recorded === undefined ? Effect.succeed(null) : call(() => publicClient.getBlock({ blockNumber: recorded })).pipe(
+        Effect.map((b) => ({ hash: b.hash, holds_tx: b.transactions.includes(hash) })),
+        Effect.orElseSucceed(() => null)
+      )
+    }).pipe(Effect.orElseSucceed(() => null))
+
+  return { info, drainMempool, signerKey, wallet, signMint, sendRaw, receipt, mine, head, reorg, orderUsed, inspect } as const
 })
 
 export type Chain = Effect.Effect.Success<typeof startChain>

@@ -55,8 +55,11 @@ const confirmedAmong = (orders: ReadonlyArray<Order>) =>
       Effect.map((rows) => rows.map((r) => r.id))
     ))
 
-/** What a post-mortem needs of the suspect orders: what the workload did, the payment row and its processed events. */
-export const evidence = (orders: ReadonlyArray<Order>, ids: ReadonlyArray<string>) =>
+/**
+ * What a post-mortem needs of the suspect orders: what the workload did, the payment row and its processed events,
+ * what the listener recorded of the transaction, and what the final chain says of it and of the recorded block.
+ */
+export const evidence = (chain: Chain, orders: ReadonlyArray<Order>, ids: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     if (ids.length === 0) return []
@@ -64,13 +67,18 @@ export const evidence = (orders: ReadonlyArray<Order>, ids: ReadonlyArray<string
     return yield* Effect.forEach(ids.slice(0, 20), (id) =>
       Effect.gen(function*() {
         const order = byId.get(id)
+        const row = yield* sql<{ block_number: string | null }>`SELECT status, failure_reason, tx_hash, log_index, block_number::text,
+            block_hash, updated_at::text FROM payment_transactions WHERE id = ${id}`
+        const recorded = row[0]?.block_number
         return {
           order: order === undefined ? null : { ...order, amount: order.amount.toString(), block: order.block?.toString() ?? null },
-          row: yield* sql`SELECT status, failure_reason, tx_hash, log_index, block_number::text, block_hash, updated_at::text
-            FROM payment_transactions WHERE id = ${id}`,
+          row,
           events: yield* sql`SELECT dedupe_key, source, outcome, processed_at::text FROM processed_events WHERE payment_id = ${id}
             ORDER BY processed_at`,
-          ledger: yield* sql`SELECT id, kind, created_at::text FROM ledger_transactions WHERE payment_id = ${id} ORDER BY created_at`
+          ledger: yield* sql`SELECT id, kind, created_at::text FROM ledger_transactions WHERE payment_id = ${id} ORDER BY created_at`,
+          listener: order === undefined ? [] : yield* sql`SELECT block_number::text, block_hash, log_index, event FROM chain_logs
+            WHERE tx_hash = ${order.hash.toLowerCase()}`,
+          chain: order === undefined ? null : yield* chain.inspect(order.hash, order.orderId, recorded == null ? undefined : BigInt(recorded))
         }
       }))
   })

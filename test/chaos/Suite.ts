@@ -56,7 +56,7 @@ export const runScenario = (stack: Stack, deployment: Deployment, spec: Scenario
     const db = PgClient.layer({ url: Redacted.make(deployment.url), maxConnections: 2 })
     const settledIn = yield* settle(orders, paid, stack.nats.url, deployment.prefix, options.settleBound).pipe(Effect.provide(db))
     const found = yield* findings(orders, paid).pipe(Effect.provide(db))
-    const suspects = yield* evidence(orders, found.suspects).pipe(Effect.provide(db))
+    const suspects = yield* evidence(stack.chain, orders, found.suspects).pipe(Effect.provide(db))
     if (suspects.length > 0) {
       const file = join(stack.logs, `${spec.key}-evidence.json`)
       writeFileSync(file, JSON.stringify({ head: String(yield* stack.chain.head.pipe(Effect.orDie)), suspects }, null, 2))

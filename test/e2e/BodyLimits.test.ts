@@ -1,8 +1,12 @@
-/** Invariant 14 at the HTTP edge: oversized bodies are refused with 413, with or without Content-Length; nothing is written. */
+/**
+ * Invariant 14 at the HTTP edge: oversized bodies are refused with 413, with or without Content-Length; nothing is
+ * written. A body that stalls is cut off at BILLING_HTTP_REQUEST_TIMEOUT with 408, not held for node's 5 minutes.
+ */
 import { SqlClient } from "@effect/sql"
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { request as httpRequest } from "node:http"
+import { connect } from "node:net"
 import { SubscriptionPassAbi } from "../../src/contracts/abi.ts"
 import { App, appHarness, errorOf } from "../support/app.ts"
 
@@ -38,7 +42,36 @@ const chunked = (baseUrl: string, path: string, token: string, chunks: ReadonlyA
     })
   )
 
-layer(appHarness(), { timeout: 120_000 })("request body limits", (it) => {
+/** Sends the head of a request whose body never arrives in full; what the server answers and when it closes. */
+const stalled = (baseUrl: string, path: string, token?: string) =>
+  Effect.async<{ readonly answer: string; readonly closedAfterMs: number }>((resume) => {
+    const { hostname, port } = new URL(baseUrl)
+    const started = Date.now()
+    let answer = ""
+    const socket = connect(Number(port), hostname, () => {
+      socket.write(`POST ${path} HTTP/1.1\r\nhost: ${hostname}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n${token === undefined ? "" : `authorization: Bearer ${token}\r\n`}\r\n{"type":`)
+    })
+    socket.on("data", (d) => (answer += String(d)))
+    socket.on("error", () => undefined)
+    socket.on("close", () => resume(Effect.succeed({ answer, closedAfterMs: Date.now() - started })))
+    return Effect.sync(() => socket.destroy())
+  })
+
+layer(appHarness({ env: { BILLING_HTTP_REQUEST_TIMEOUT: "2 seconds" } }), { timeout: 120_000 })("request body limits", (it) => {
+  it.effect("a body that stalls is answered 408 and its connection closed at the request timeout, on both routes", () =>
+    Effect.gen(function*() {
+      const app = yield* App
+      const [webhook, api] = yield* Effect.all([
+        stalled(app.baseUrl, "/v1/billing/contracts/webhook"),
+        stalled(app.baseUrl, "/v1/billing/admin/contracts", app.admin)
+      ], { concurrency: 2 })
+      for (const cut of [webhook, api]) {
+        assert.match(cut.answer, /^HTTP\/1\.1 408/)
+        assert.isBelow(cut.closedAfterMs, 15_000, "closed long before node's default of 5 minutes")
+      }
+      assert.strictEqual(yield* contracts, 0)
+    }))
+
   it.effect("a 1.5 MB ABI is refused with 413 (Content-Length), nothing written", () =>
     Effect.gen(function*() {
       const app = yield* App
