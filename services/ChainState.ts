@@ -164,6 +164,16 @@ export class ChainState extends Effect.Service<ChainState>()("billing/ChainState
         Effect.map((rows) => rows.map(toPublished))
       )
 
+    /** The distinct blocks (height and hash) seen or confirmed payments are recorded in, in (height, upTo]. */
+    const settledBlocks = (network: string, height: bigint, upTo: bigint) =>
+      sql`SELECT DISTINCT block_number::text AS block_number, block_hash FROM payment_transactions
+        WHERE network = ${network} AND status IN ('seen', 'confirmed') AND block_number > ${height.toString()}
+          AND block_number <= ${upTo.toString()} AND block_hash IS NOT NULL`.pipe(
+        Effect.orDie,
+        Effect.flatMap(decodeBlocks),
+        Effect.map((rows) => rows.map((r): Cursor => ({ blockNumber: r.block_number, blockHash: r.block_hash })))
+      )
+
     /** After a reorg: forget everything above the common ancestor and move the cursor back to it. */
     const rewind = (network: string, ancestor: Cursor) =>
       sql.withTransaction(Effect.all([
@@ -176,6 +186,6 @@ export class ChainState extends Effect.Service<ChainState>()("billing/ChainState
     const trim = (network: string, below: bigint) =>
       sql`DELETE FROM chain_blocks WHERE network = ${network} AND block_number < ${below.toString()}`.pipe(Effect.orDie, Effect.asVoid)
 
-    return { cursor, advance, commitRange, witness, blocksBelow, logsAbove, paymentLogsAbove, rewind, trim } as const
+    return { cursor, advance, commitRange, witness, blocksBelow, logsAbove, paymentLogsAbove, settledBlocks, rewind, trim } as const
   })
 }) {}

@@ -23,6 +23,8 @@ export const ListenerConfig = Config.all({
   publishWindow: intBetween("BILLING_LISTENER_PUBLISH_WINDOW", 256, 1, 4096),
   lookback: Config.integer("BILLING_LISTENER_LOOKBACK").pipe(Config.withDefault(1000)),
   reorgWindow: Config.integer("BILLING_LISTENER_REORG_WINDOW").pipe(Config.withDefault(256)),
+  // Caught up, the blocks below the head whose settled payments are checked against the chain once more (0: none).
+  recheckBlocks: intBetween("BILLING_LISTENER_RECHECK_BLOCKS", 64, 0, 4096),
   networkCheck: Config.duration("BILLING_LISTENER_NETWORK_CHECK").pipe(Config.withDefault(Duration.seconds(10))),
   shortChainTimeout: Config.duration("BILLING_LISTENER_SHORT_CHAIN_TIMEOUT").pipe(
     Config.withDefault(Duration.seconds(60)),
@@ -162,6 +164,31 @@ export const makeListener = (network: string) =>
         }))
       })
 
+    /**
+     * Caught up: the payments settled in the last `recheckBlocks` blocks, whichever path settled them, are checked
+     * against the chain once more (one batch of block reads). A reorg that got past the checks above, however it
+     * raced them, still reaches its payments: removals go out for those recorded in a block since replaced.
+     */
+    const recheckRecent = (to: bigint, chainId: number) =>
+      Effect.gen(function*() {
+        const depth = BigInt(config.recheckBlocks)
+        if (depth === 0n) return
+        const blocks = yield* state.settledBlocks(network, to > depth ? to - depth : 0n, to)
+        if (blocks.length === 0) return
+        const canonical = yield* rpc.blockHeads(network, blocks.map((b) => b.blockNumber))
+        const replaced = new Set(blocks.filter((b) => {
+          const now = canonical.get(b.blockNumber)
+          return now !== undefined && now.hash !== b.blockHash
+        }).map((b) => b.blockHash))
+        if (replaced.size === 0) return
+        const lowest = blocks.filter((b) => replaced.has(b.blockHash)).reduce((m, b) => (b.blockNumber < m ? b.blockNumber : m), to)
+        const stale = (yield* state.paymentLogsAbove(network, lowest - 1n, to)).filter((p) => replaced.has(p.blockHash))
+        yield* publishAll(stale.map(removal(chainId)))
+        yield* Effect.logWarning("payments recorded in blocks since replaced: re-checking them").pipe(
+          Effect.annotateLogs({ payments: stale.length, lowest_block: lowest.toString() })
+        )
+      })
+
     /** The logs of watched contracts that are pass events, as the listener publishes and records them. */
     const readsOf = (logs: ReadonlyArray<Log>, watched: ReadonlyArray<Contract>) => {
       const byAddress = new Map(watched.map((c) => [c.address as string, { contract: c, nameOf: passEventNamer(c.abi) }] as const))
@@ -261,7 +288,9 @@ export const makeListener = (network: string) =>
       yield* Effect.logDebug("range scanned").pipe(
         Effect.annotateLogs({ from_block: from.toString(), to_block: to.toString(), logs: read.logs.length, head: head.toString() })
       )
-      return to < head ? "more" : "idle"
+      if (to < head) return "more"
+      yield* recheckRecent(to, net.chain_id)
+      return "idle"
     }).pipe(Effect.withSpan("ChainListener.tick", { attributes: { network } }))
 
     return { tick, poll: config.poll } as const

@@ -15,7 +15,7 @@ import { App, appHarness, eventually, type Harness, PASS } from "../support/app.
 import { chainCall } from "../support/anvil.ts"
 import { cursor, listenerCaughtUp, reorg } from "../support/chain.ts"
 import { rpcProxy } from "../support/rpcProxy.ts"
-import { checkoutNative, mine, mintedEvent, passLogIndex, paymentStatus, sendPayload, waitForStatus } from "../support/payments.ts"
+import { assertReversedInLedger, checkoutNative, mine, mintedEvent, passLogIndex, paymentStatus, sendPayload, waitForStatus } from "../support/payments.ts"
 
 const PRICES = { native: 10n ** 16n, token: 1_000_000n }
 const env = { BILLING_LISTENER_POLL: "200 millis" }
@@ -134,6 +134,39 @@ layer(appHarness({ env }), { timeout: 120_000, excludeTestServices: true })("reo
       yield* proxy.beforeAnswer(undefined)
       yield* mine(app, 2)
       yield* waitForStatus(checkout.transaction_id, "confirmed")
+    }))
+
+  it.scoped("a payment left in a replaced block behind the listener (its bookkeeping missed the reorg) is still reversed", () =>
+    Effect.gen(function*() {
+      const app = yield* App
+      const sql = yield* SqlClient.SqlClient
+      const proxy = yield* rpcProxy(app.devnet.info.rpc_url)
+      const switched = yield* app.request("POST", "/v1/billing/overview/crypto-config", {
+        token: app.token("fin", ["finance_ops"]),
+        body: { rpc_endpoints: { anvil: [proxy.url] } }
+      })
+      assert.strictEqual(switched.status, 200)
+      const { checkout } = yield* checkoutNative(app, "missed", PRICES, "missed-user", 6)
+      const [receipt] = yield* sendPayload(app, checkout, 6)
+      yield* mine(app, 2)
+      yield* waitForStatus(checkout.transaction_id, "confirmed")
+      const tip = yield* listenerCaughtUp(app)
+
+      // The service blind for a moment; the payment's block replaced and the listener's state rewritten as if it had
+      // scanned the new blocks without noticing (the kind of miss a race would leave).
+      yield* proxy.setMode("fail")
+      yield* reorg(app, Number(tip.number - receipt!.blockNumber) + 1)
+      const now = yield* chainCall(() => app.devnet.publicClient.getBlock({ blockNumber: tip.number }))
+      yield* sql`DELETE FROM chain_logs WHERE tx_hash = ${receipt!.transactionHash}`.pipe(Effect.orDie)
+      yield* sql`UPDATE chain_blocks SET block_hash = ${now.hash} WHERE network = 'anvil' AND block_number = ${tip.number.toString()}`.pipe(Effect.orDie)
+      yield* sql`DELETE FROM chain_blocks WHERE network = 'anvil' AND block_number >= ${receipt!.blockNumber.toString()}
+        AND block_number < ${tip.number.toString()}`.pipe(Effect.orDie)
+      yield* sql`UPDATE chain_cursors SET block_hash = ${now.hash} WHERE network = 'anvil'`.pipe(Effect.orDie)
+      yield* proxy.setMode("proxy")
+
+      yield* mine(app, 1)
+      yield* waitForStatus(checkout.transaction_id, "reversed")
+      yield* assertReversedInLedger(checkout.transaction_id)
     }))
 
   it.effect("the listener does not commit a range in which a payment was settled, since it looked, in a block it did not see", () =>
