@@ -91,6 +91,8 @@ export class ChainState extends Effect.Service<ChainState>()("billing/ChainState
         ON CONFLICT (network) DO UPDATE SET block_number = excluded.block_number, block_hash = excluded.block_hash, updated_at = now()`
       const unchanged = (c: RangeCheck) =>
         Effect.gen(function*() {
+          // A confirmation holding the cursor shared is short; waiting longer fails the tick (logged) instead of hanging.
+          yield* sql`SET LOCAL lock_timeout = '5s'`.pipe(Effect.orDie)
           const now = yield* lockCursor(network, "update")
           if (now?.block_number !== c.from.blockNumber || now.block_hash !== c.from.blockHash) return yield* new RangeChanged()
           const compared = new Set(c.settled.map(logKey))

@@ -266,7 +266,12 @@ export const makeListener = (network: string) =>
         return "more"
       }
       // A reorg mid-scan (the pinned block replaced, or a log's block no longer the one at its height): try again.
-      if (addresses.length > 0 && (read.pin === undefined || heads.get(read.at)?.hash !== read.pin)) return "idle"
+      if (addresses.length > 0 && (read.pin === undefined || heads.get(read.at)?.hash !== read.pin)) {
+        yield* Effect.logWarning("the chain moved during the log read: reading the range again").pipe(
+          Effect.annotateLogs({ from_block: from.toString(), pinned_block: read.at.toString() })
+        )
+        return "idle"
+      }
       if (read.logs.some((l) => heads.get(l.blockNumber!)?.hash !== l.blockHash)) return "idle"
       const next = nextSpan(policy, { span: wanted, answered: to - from + 1n, logs: read.logs.length, refused: to < upTo })
       yield* Ref.set(span, next)
@@ -281,7 +286,12 @@ export const makeListener = (network: string) =>
         hashAt: (n) => heads.get(n)?.hash
       })
       // Moved meanwhile, or a payment was settled in the range since it was read: the range is scanned again.
-      if (!committed) return "more"
+      if (!committed) {
+        yield* Effect.logWarning("the range changed while it was scanned: scanning it again").pipe(
+          Effect.annotateLogs({ from_block: from.toString(), to_block: to.toString() })
+        )
+        return "more"
+      }
       yield* countEvents(reads)
       yield* state.trim(network, to - BigInt(config.reorgWindow))
       yield* Metric.set(labelled(chainListenerLagBlocks, { network }), Number(head - to))
