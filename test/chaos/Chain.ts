@@ -93,6 +93,20 @@ export const startChain = Effect.gen(function*() {
     yield* call(() => testClient.request<{ Parameters: []; ReturnType: unknown }>({ method: "anvil_dropAllTransactions", params: [] }))
   })
 
+  /**
+   * Whether the canonical chain holds this transaction as a success: its receipt, in the block now at that height. What
+   * billing reads (receipts and logs), and after anvil_reorg sometimes not what anvil's contract state says (see Checks).
+   */
+  const minted = (hash: Hex) =>
+    call(() => publicClient.getTransactionReceipt({ hash })).pipe(
+      Effect.flatMap((r) =>
+        r.status !== "success" ? Effect.succeed(false) : call(() => publicClient.getBlock({ blockNumber: r.blockNumber })).pipe(
+          Effect.map((b) => b.hash === r.blockHash && b.transactions.includes(hash))
+        )
+      ),
+      Effect.orElseSucceed(() => false)
+    )
+
   /** The final chain's word on one order's transaction, for the evidence file; the block at `recorded` if given. */
   const inspect = (hash: Hex, orderId: string, recorded: bigint | undefined) =>
     Effect.all({
@@ -107,7 +121,7 @@ export const startChain = Effect.gen(function*() {
       )
     }).pipe(Effect.orElseSucceed(() => null))
 
-  return { info, drainMempool, signerKey, wallet, signMint, sendRaw, receipt, mine, head, reorg, orderUsed, inspect } as const
+  return { info, drainMempool, signerKey, wallet, signMint, sendRaw, receipt, mine, head, reorg, orderUsed, minted, inspect } as const
 })
 
 export type Chain = Effect.Effect.Success<typeof startChain>

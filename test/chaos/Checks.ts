@@ -10,9 +10,22 @@ import type { Chain } from "./Chain.ts"
 import { exactlyOnce, ledgerBalanced, outboxDrained, subscriptionsConsistent } from "./invariants.ts"
 import type { Order } from "./Workload.ts"
 
-/** Orders the canonical chain holds a successful mint for. */
+/**
+ * Orders the canonical chain holds a successful mint for, by its blocks and receipts (what billing reads), and those
+ * whose contract state disagrees: after anvil_reorg, anvil was seen to keep a successful mint in a canonical block while
+ * its state said the order unused. Such an order is judged by the blocks; the disagreement is reported, not failed.
+ */
 export const paidOnChain = (chain: Chain, orders: ReadonlyArray<Order>) =>
-  Effect.filter(orders, (o) => chain.orderUsed(o.orderId).pipe(Effect.orDie), { concurrency: 8 })
+  Effect.gen(function*() {
+    const verdicts = yield* Effect.forEach(orders, (o) =>
+      Effect.all([chain.minted(o.hash), chain.orderUsed(o.orderId).pipe(Effect.orDie)]).pipe(Effect.map(([minted, used]) => ({ o, minted, used }))), {
+      concurrency: 8
+    })
+    return {
+      paid: verdicts.filter((v) => v.minted).map((v) => v.o),
+      stateDisagrees: verdicts.filter((v) => v.minted !== v.used).map((v) => v.o)
+    }
+  })
 
 const PaymentRow = decodeRows(Schema.Struct({ id: Schema.String, user_id: Schema.String, status: Schema.String, treasury: Schema.BigInt }))
 const Count = decodeRows(Schema.Struct({ n: Schema.Number }))

@@ -52,7 +52,12 @@ export const runScenario = (stack: Stack, deployment: Deployment, spec: Scenario
     yield* stack.chain.drainMempool.pipe(Effect.orDie)
     yield* stack.chain.mine(CONFIRMATIONS + 3).pipe(Effect.orDie)
     const orders = yield* workload.orders
-    const paid = yield* paidOnChain(stack.chain, orders)
+    const { paid, stateDisagrees } = yield* paidOnChain(stack.chain, orders)
+    if (stateDisagrees.length > 0) {
+      yield* note(`${spec.name}: anvil's contract state disagrees with its blocks on ${stateDisagrees.length} orders (judged by the blocks): ${
+        stateDisagrees.slice(0, 3).map((o) => o.hash).join(", ")
+      }`)
+    }
     const db = PgClient.layer({ url: Redacted.make(deployment.url), maxConnections: 2 })
     const settledIn = yield* settle(orders, paid, stack.nats.url, deployment.prefix, options.settleBound).pipe(Effect.provide(db))
     const found = yield* findings(orders, paid).pipe(Effect.provide(db))
