@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { HttpRequestError, RpcRequestError } from "viem"
+import { BlockNotFoundError, ExecutionRevertedError, HttpRequestError, RpcRequestError } from "viem"
 import { isRangeRefusal, isRetryable, safeMessage } from "../../services/RpcError.ts"
 
 const rpcError = (code: number, message: string) =>
@@ -19,6 +19,11 @@ describe("the RPC error table", () => {
     assert.isFalse(isRangeRefusal(rpcError(-32005, "request rate limit exceeded")))
     assert.isFalse(isRangeRefusal(new HttpRequestError({ url: "https://rpc.example.com", status: 503, details: "Service Unavailable" })))
     assert.isTrue(isRetryable(new HttpRequestError({ url: "https://rpc.example.com", status: 503 })))
+  })
+
+  it("a block missing at a height (an endpoint behind, a reorg under way) is retried; a revert never is", () => {
+    assert.isTrue(isRetryable(new BlockNotFoundError({ blockNumber: 716n })))
+    assert.isFalse(isRetryable(new ExecutionRevertedError({ message: "execution reverted" })))
   })
 
   it("messages never carry the endpoint URL", () => {
