@@ -12,7 +12,8 @@ type Block = Effect.Effect.Success<ReturnType<Rpc["block"]>>
  */
 export interface ChainView {
   readonly receipt: (network: string, hash: `0x${string}`) => Effect.Effect<Option.Option<TransactionReceipt>, RpcError | UnknownNetwork>
-  readonly block: (network: string, blockNumber: bigint) => Effect.Effect<Block, RpcError | UnknownNetwork>
+  /** None when the node has no block at that height (a reorg under way, an endpoint behind). */
+  readonly block: (network: string, blockNumber: bigint) => Effect.Effect<Option.Option<Block>, RpcError | UnknownNetwork>
   readonly head: (network: string) => Effect.Effect<bigint, RpcError | UnknownNetwork>
   /** Runs `effect` once the work is committed (at once outside a batch). */
   readonly defer: (effect: Effect.Effect<void>) => Effect.Effect<void>
@@ -22,7 +23,7 @@ export interface ChainView {
 
 export const directView = (rpc: Rpc): ChainView => ({
   receipt: rpc.receipt,
-  block: rpc.block,
+  block: rpc.blockIfAny,
   head: rpc.blockNumber,
   defer: (effect) => effect,
   heads: new Map()
@@ -72,7 +73,7 @@ export const prefetchedView = (rpc: Rpc, wanted: ReadonlyArray<Wanted>, deferred
       },
       block: (network, blockNumber) => {
         const held = blocks.get(key(network, blockNumber))
-        return held === undefined ? rpc.block(network, blockNumber) : Effect.succeed(held)
+        return held === undefined ? rpc.blockIfAny(network, blockNumber) : Effect.succeed(Option.some(held))
       },
       head: (network) => {
         const held = heads.get(network)

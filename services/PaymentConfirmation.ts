@@ -80,7 +80,7 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
     const depthOf = (network: string, receipt: TransactionReceipt, view: ChainView) =>
       Effect.gen(function*() {
         const block = yield* view.block(network, receipt.blockNumber)
-        if (block.hash !== receipt.blockHash) return Option.none<bigint>()
+        if (Option.isNone(block) || block.value.hash !== receipt.blockHash) return Option.none<bigint>()
         const head = yield* view.head(network)
         return Option.some(head - receipt.blockNumber + 1n)
       })
@@ -159,13 +159,16 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
           const net = yield* rpc.networkConfig(hint.contract.network)
           const head = yield* rpc.blockNumber(hint.contract.network)
           const settled = p.block_number !== null && head - p.block_number + 1n >= BigInt(net.confirmations)
-          const current = settled && p.block_hash !== null ? yield* Effect.either(rpc.block(hint.contract.network, p.block_number!)) : undefined
-          const replaced = current !== undefined && Either.isRight(current) && current.right.hash !== p.block_hash
+          const current = settled && p.block_hash !== null ? yield* Effect.either(rpc.blockIfAny(hint.contract.network, p.block_number!)) : undefined
+          // No block at that height is not proof of a replacement: the chain may be mid-reorg.
+          const replaced = current !== undefined && Either.isRight(current) && Option.exists(current.right, (b) => b.hash !== p.block_hash)
           // Not final yet is waiting, not failing: it must not use up the message's deliveries.
           if (!replaced) {
             const why = current === undefined
               ? "not deep enough"
-              : Either.isLeft(current) ? `block unreadable: ${current.left.message}` : "block still the recorded one"
+              : Either.isLeft(current)
+              ? `block unreadable: ${current.left.message}`
+              : Option.isNone(current.right) ? "no block at that height" : "block still the recorded one"
             return Checked.Later({
               reason: `reorg of ${hint.txHash} not yet final at block ${p.block_number} (${why})`,
               ...(p.block_number === null ? {} : { until: deepAt(hint.contract.network, p.block_number, net.confirmations) })
@@ -233,6 +236,9 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
           return Checked.Later({ reason: `${depth.value} of ${net.confirmations} confirmations`, until })
         }
         const block = yield* view.block(contract.network, receipt.blockNumber)
+        if (Option.isNone(block)) {
+          return Checked.Later({ reason: "receipt block is no longer canonical", until: { network: contract.network, head: receipt.blockNumber + 1n } })
+        }
         const token = tokenFromAddress(minted.token)
         const verdict = checkPayment({
           network: payment.network,
@@ -250,7 +256,7 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
           payer: minted.payer,
           token,
           amount: minted.amount,
-          blockTimestamp: block.timestamp
+          blockTimestamp: block.value.timestamp
         })
         const outcome = yield* settlement.settleMint({
           dedupeKey,
@@ -258,7 +264,7 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
           paymentId: payment.id,
           verdict,
           log: { ...logRef, network: contract.network, chainId: payment.chain_id, token, amount: minted.amount },
-          stillCanonical: Effect.map(rpc.block(contract.network, receipt.blockNumber), (b) => b.hash === receipt.blockHash)
+          stillCanonical: Effect.map(rpc.blockIfAny(contract.network, receipt.blockNumber), Option.exists((b) => b.hash === receipt.blockHash))
         })
         if (outcome === "stale") {
           const head = yield* view.head(contract.network)

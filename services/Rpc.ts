@@ -7,6 +7,7 @@ import {
   numberToHex,
   type PublicClient,
   RpcRequestError,
+  BlockNotFoundError,
   TransactionNotFoundError,
   TransactionReceiptNotFoundError
 } from "viem"
@@ -61,7 +62,8 @@ export const RpcRetryConfig = Config.all({
 
 const notFound = (error: unknown) =>
   error instanceof BaseError &&
-  error.walk((e) => e instanceof TransactionReceiptNotFoundError || e instanceof TransactionNotFoundError) !== null
+  error.walk((e) => e instanceof TransactionReceiptNotFoundError || e instanceof TransactionNotFoundError || e instanceof BlockNotFoundError) !==
+    null
 
 const sameEndpoints = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) =>
   a.length === b.length && a.every((url, i) => url === b[i])
@@ -293,6 +295,9 @@ export class Rpc extends Effect.Service<Rpc>()("billing/Rpc", {
       heads,
       block: (name: string, blockNumber: bigint) =>
         call(name, "eth_getBlockByNumber", (c) => c.getBlock({ blockNumber })),
+      /** The block at a height, or none when the node has none there (a reorg under way, an endpoint behind). */
+      blockIfAny: (name: string, blockNumber: bigint) =>
+        optional(name, "eth_getBlockByNumber", (c) => c.getBlock({ blockNumber })),
       receipt: (name: string, hash: `0x${string}`) =>
         optional(name, "eth_getTransactionReceipt", (c) => c.getTransactionReceipt({ hash })),
       transaction: (name: string, hash: `0x${string}`) =>

@@ -1,5 +1,5 @@
 import { Data } from "effect"
-import { BaseError, BlockNotFoundError, ExecutionRevertedError, HttpRequestError, RpcRequestError, TimeoutError } from "viem"
+import { BaseError, ExecutionRevertedError, HttpRequestError, RpcRequestError, TimeoutError } from "viem"
 
 /** Endpoints are named by network and index: their URLs often embed API keys. */
 export class RpcError extends Data.TaggedError("RpcError")<{
@@ -34,8 +34,6 @@ export const isRetryable = (error: unknown): boolean => {
   if (!(error instanceof BaseError)) return true
   if (error.walk((e) => e instanceof ExecutionRevertedError)) return false
   if (error.walk((e) => e instanceof TimeoutError)) return true
-  // A block missing at a height a receipt or head named: an endpoint behind the others, or a reorg under way.
-  if (error.walk((e) => e instanceof BlockNotFoundError)) return true
   const http = error.walk((e) => e instanceof HttpRequestError || e instanceof RpcRequestError) as
     | HttpRequestError
     | RpcRequestError

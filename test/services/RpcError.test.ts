@@ -21,8 +21,8 @@ describe("the RPC error table", () => {
     assert.isTrue(isRetryable(new HttpRequestError({ url: "https://rpc.example.com", status: 503 })))
   })
 
-  it("a block missing at a height (an endpoint behind, a reorg under way) is retried; a revert never is", () => {
-    assert.isTrue(isRetryable(new BlockNotFoundError({ blockNumber: 716n })))
+  it("a missing block and a revert fail at once: retrying them inside a confirmation's transaction would hold its locks", () => {
+    assert.isFalse(isRetryable(new BlockNotFoundError({ blockNumber: 716n })))
     assert.isFalse(isRetryable(new ExecutionRevertedError({ message: "execution reverted" })))
   })
 
