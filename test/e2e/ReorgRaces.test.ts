@@ -45,6 +45,18 @@ const settleFrom = (app: Harness, checkout: CheckoutView, receipt: TransactionRe
       )
     })).pipe(Effect.provide(Settlement.Default))
 
+/** The service's one RPC endpoint becomes a proxy the test can break or hook (see rpcProxy). */
+const onlyThroughProxy = (app: Harness) =>
+  Effect.gen(function*() {
+    const proxy = yield* rpcProxy(app.devnet.info.rpc_url)
+    const switched = yield* app.request("POST", "/v1/billing/overview/crypto-config", {
+      token: app.token("fin", ["finance_ops"]),
+      body: { rpc_endpoints: { anvil: [proxy.url] } }
+    })
+    assert.strictEqual(switched.status, 200)
+    return proxy
+  })
+
 const ledgerRowsOf = (paymentId: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT 1 FROM ledger_transactions WHERE payment_id = ${paymentId}`).pipe(Effect.orDie)
 
@@ -104,12 +116,7 @@ layer(appHarness({ env }), { timeout: 120_000, excludeTestServices: true })("reo
   it.scoped("a reorg between the listener's log read and its block reads does not hide the mint the new block carries", () =>
     Effect.gen(function*() {
       const app = yield* App
-      const proxy = yield* rpcProxy(app.devnet.info.rpc_url)
-      const switched = yield* app.request("POST", "/v1/billing/overview/crypto-config", {
-        token: app.token("fin", ["finance_ops"]),
-        body: { rpc_endpoints: { anvil: [proxy.url] } }
-      })
-      assert.strictEqual(switched.status, 200)
+      const proxy = yield* onlyThroughProxy(app)
       const { checkout } = yield* checkoutNative(app, "hidden", PRICES, "hidden-user", 5)
       yield* listenerCaughtUp(app)
       const tx = checkout.payload.transactions[0]!
@@ -140,12 +147,7 @@ layer(appHarness({ env }), { timeout: 120_000, excludeTestServices: true })("reo
     Effect.gen(function*() {
       const app = yield* App
       const sql = yield* SqlClient.SqlClient
-      const proxy = yield* rpcProxy(app.devnet.info.rpc_url)
-      const switched = yield* app.request("POST", "/v1/billing/overview/crypto-config", {
-        token: app.token("fin", ["finance_ops"]),
-        body: { rpc_endpoints: { anvil: [proxy.url] } }
-      })
-      assert.strictEqual(switched.status, 200)
+      const proxy = yield* onlyThroughProxy(app)
       const { checkout } = yield* checkoutNative(app, "missed", PRICES, "missed-user", 6)
       const [receipt] = yield* sendPayload(app, checkout, 6)
       yield* mine(app, 2)
