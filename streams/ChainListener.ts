@@ -259,8 +259,14 @@ export const makeListener = (network: string) =>
       const heads = yield* rpc.blockHeads(network, [from, ...read.logs.map((l) => l.blockNumber!), ...settled.map((p) => p.blockNumber), to, read.at])
       const first = heads.get(from)
       const end = heads.get(to)
-      // A block gone since the head was read: the chain is moving under us, look again after a poll.
-      if (first === undefined || end === undefined) return "idle"
+      // A block gone since the head was read: the chain is moving under us, look again after a poll. Said each time: a
+      // node with a hole below its head (seen on anvil after many anvil_reorg calls) holds the listener here for good.
+      if (first === undefined || end === undefined) {
+        yield* Effect.logWarning("a block below the head is missing at the node: waiting for it").pipe(
+          Effect.annotateLogs({ block: (first === undefined ? from : to).toString(), head: head.toString() })
+        )
+        return "idle"
+      }
       if (first.parentHash !== cursor.blockHash) {
         yield* handleReorg(cursor, head, net.chain_id)
         return "more"
