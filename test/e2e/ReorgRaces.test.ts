@@ -45,14 +45,18 @@ const settleFrom = (app: Harness, checkout: CheckoutView, receipt: TransactionRe
       )
     })).pipe(Effect.provide(Settlement.Default))
 
-/** The service's one RPC endpoint becomes a proxy the test can break or hook (see rpcProxy). */
+/** The service's RPC endpoints, as crypto-config sets them. */
+const useEndpoints = (app: Harness, urls: ReadonlyArray<string>) =>
+  app.request("POST", "/v1/billing/overview/crypto-config", { token: app.token("fin", ["finance_ops"]), body: { rpc_endpoints: { anvil: urls } } })
+
+/**
+ * The service's one RPC endpoint becomes a proxy the test can break or hook (see rpcProxy), until the test's scope
+ * closes: then the node itself again, before the proxy goes, so the next test finds a working endpoint.
+ */
 const onlyThroughProxy = (app: Harness) =>
   Effect.gen(function*() {
     const proxy = yield* rpcProxy(app.devnet.info.rpc_url)
-    const switched = yield* app.request("POST", "/v1/billing/overview/crypto-config", {
-      token: app.token("fin", ["finance_ops"]),
-      body: { rpc_endpoints: { anvil: [proxy.url] } }
-    })
+    const switched = yield* Effect.acquireRelease(useEndpoints(app, [proxy.url]), () => useEndpoints(app, [app.devnet.info.rpc_url]))
     assert.strictEqual(switched.status, 200)
     return proxy
   })
