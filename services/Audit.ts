@@ -3,6 +3,7 @@ import { Effect, Schema } from "effect"
 import { serviceActor } from "../src/domain/Actor.ts"
 import type { AuditResource } from "../src/domain/AuditLog.ts"
 import type { PaymentStatus } from "../src/domain/Payment.ts"
+import { addAudit, pending } from "./BatchWrites.ts"
 import { Outbox } from "./Outbox.ts"
 import { decodeRow } from "./Rows.ts"
 import { AuditEvents } from "./StreamCodecs.ts"
@@ -64,21 +65,29 @@ export class Audit extends Effect.Service<Audit>()("billing/Audit", {
     const json = (v: unknown) => (v === undefined ? null : JSON.stringify(redactSecrets(v)))
 
     const record = Effect.fn("Audit.record")(function*(entry: AuditEntry) {
-      const [row] = yield* sql`INSERT INTO audit_log (actor, action, resource, before, after, request_id)
-        VALUES (${entry.actor}, ${entry.action}, ${entry.resource}, ${json(entry.before)}::jsonb,
-                ${json(entry.after)}::jsonb, ${entry.requestId ?? null})
-        RETURNING id::text AS id, created_at`
-      const inserted = yield* decodeInserted(row)
-      yield* outbox.add(AuditEvents, {
-        id: inserted.id,
+      const row = {
         actor: entry.actor,
         action: entry.action,
         resource: entry.resource,
-        before: clean(entry.before),
-        after: clean(entry.after),
-        request_id: entry.requestId ?? null,
-        created_at: inserted.created_at.toISOString()
-      })
+        before: json(entry.before),
+        after: json(entry.after),
+        request_id: entry.requestId ?? null
+      }
+      const message = (id: string, createdAt: Date) => ({
+          id,
+          actor: entry.actor,
+          action: entry.action,
+          resource: entry.resource,
+          before: clean(entry.before),
+          after: clean(entry.after),
+          request_id: entry.requestId ?? null,
+          created_at: createdAt.toISOString()
+        })
+      const batch = yield* pending
+      if (batch !== undefined) return addAudit(batch, row, (id, at) => outbox.rowOf(AuditEvents, message(id, at)))
+      const [inserted] = yield* sql`INSERT INTO audit_log ${sql.insert(row)} RETURNING id::text AS id, created_at`
+      const { id, created_at } = yield* decodeInserted(inserted)
+      yield* outbox.add(AuditEvents, message(id, created_at))
     })
 
     /** `payment.<to>` on `payment:<id>`, before and after as statuses. */

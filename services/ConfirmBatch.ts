@@ -2,7 +2,7 @@ import type { SqlClient } from "@effect/sql"
 import { Cause, Effect, Either, Exit } from "effect"
 import { type ChainView, prefetchedView } from "./ChainView.ts"
 import type { Checked, ConfirmationError, Hint } from "./PaymentConfirmation.ts"
-import { buffered } from "./Outbox.ts"
+import { collected } from "./BatchWrites.ts"
 import type { Rpc } from "./Rpc.ts"
 
 /** One event to check: a hint, and whether a reorg removed its log. */
@@ -53,8 +53,8 @@ export const confirmBatch = (
         Effect.map(Either.match({ onLeft: failed, onRight: (c): ItemResult => Exit.succeed(c) }))
       ))
     // each check's own transaction is a savepoint in the batch's (a typed failure leaves no partial writes); their
-    // outbox events are one INSERT at the end
-    const together = yield* sql.withTransaction(buffered(sql)(checks)).pipe(Effect.exit)
+    // append-only rows (audit, notifications, outcomes, outbox) are a few multi-row statements at the end
+    const together = yield* sql.withTransaction(collected(sql)(checks)).pipe(Effect.exit)
     if (Exit.isSuccess(together)) {
       yield* Effect.forEach(deferred, (effect) => effect, { discard: true })
       return { results: together.value, heads: view.heads }

@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Config, Effect, Option, Schema } from "effect"
 import { redactSecrets } from "./Audit.ts"
+import { addNotification, pending } from "./BatchWrites.ts"
 import { Outbox } from "./Outbox.ts"
 import { NotificationEvents } from "./StreamCodecs.ts"
 import { decodeRow } from "./Rows.ts"
@@ -173,19 +174,22 @@ export class Notifications extends Effect.Service<Notifications>()("billing/Noti
         }
         const data = redactSecrets(payload)
         const stored = JSON.stringify({ ...(data as Record<string, unknown>), title: text.title, body: text.body })
-        const [row] = yield* sql`INSERT INTO notifications (user_id, kind, payload)
-          VALUES (${userId}, ${kind}, ${stored}::jsonb) RETURNING id::text AS id, created_at`
-        const inserted = yield* decodeInserted(row)
-        yield* outbox.add(NotificationEvents, {
-          id: inserted.id,
+        const row = { user_id: userId, kind, payload: stored }
+        const message = (id: string, createdAt: Date) => ({
+          id,
           user_id: userId,
           audience,
           kind,
           title: text.title,
           body: text.body,
           data,
-          created_at: inserted.created_at.toISOString()
+          created_at: createdAt.toISOString()
         })
+        const batch = yield* pending
+        if (batch !== undefined) return addNotification(batch, row, (id, at) => outbox.rowOf(NotificationEvents, message(id, at)))
+        const [inserted] = yield* sql`INSERT INTO notifications ${sql.insert(row)} RETURNING id::text AS id, created_at`
+        const { id, created_at } = yield* decodeInserted(inserted)
+        yield* outbox.add(NotificationEvents, message(id, created_at))
       }).pipe(Effect.withSpan("Notifications.write", { attributes: { audience, kind } }))
 
     /** To the user; `kind` picks the template. */

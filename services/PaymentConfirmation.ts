@@ -296,43 +296,47 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
     const unknownContract = (what: string) => Effect.fail(ConfirmationError.permanent(`contract ${what} is not registered`))
     const registered = (slug: string) => contracts.get(slug).pipe(Effect.catchTag("ContractNotFound", () => unknownContract(slug)))
 
-    const webhookTarget = (q: QueuedWebhook) =>
-      Effect.map(registered(q.event.contract), (contract): Target => ({
-        hint: {
-          source: `webhook:${q.webhook_id}`,
-          contract,
-          txHash: q.event.tx_hash as `0x${string}`,
-          logIndex: q.event.log_index,
-          orderId: q.event.order_id
-        },
-        removed: false
-      }))
-    const chainTarget = (e: ChainEvent) =>
-      contracts.findByAddress(e.network, e.contract).pipe(
-        Effect.flatMap(Option.match({ onNone: () => unknownContract(`${e.contract} on ${e.network}`), onSome: Effect.succeed })),
-        Effect.map((contract): Target => ({
-          hint: {
-            source: `chain:${e.chain_id}:${e.block_hash}`,
-            contract,
-            txHash: e.tx_hash as `0x${string}`,
-            logIndex: e.log_index,
-            orderId: undefined
-          },
-          removed: e.removed
-        }))
-      )
+    const webhookTarget = (q: QueuedWebhook, contract: Contract): Target => ({
+      hint: {
+        source: `webhook:${q.webhook_id}`,
+        contract,
+        txHash: q.event.tx_hash as `0x${string}`,
+        logIndex: q.event.log_index,
+        orderId: q.event.order_id
+      },
+      removed: false
+    })
+    const chainContract = (e: ChainEvent) =>
+      Effect.flatMap(contracts.findByAddress(e.network, e.contract), Option.match({ onNone: () => unknownContract(`${e.contract} on ${e.network}`), onSome: Effect.succeed }))
+    const chainTarget = (e: ChainEvent, contract: Contract): Target => ({
+      hint: {
+        source: `chain:${e.chain_id}:${e.block_hash}`,
+        contract,
+        txHash: e.tx_hash as `0x${string}`,
+        logIndex: e.log_index,
+        orderId: undefined
+      },
+      removed: e.removed
+    })
+    /** Each message's target, its contract looked up once per distinct key of the batch. */
+    const targets = <M>(messages: ReadonlyArray<M>, key: (m: M) => string, lookup: (m: M) => Effect.Effect<Contract, ConfirmationError>, target: (m: M, c: Contract) => Target) =>
+      Effect.gen(function*() {
+        const found = new Map<string, Either.Either<Contract, ConfirmationError>>()
+        for (const m of messages) if (!found.has(key(m))) found.set(key(m), yield* Effect.either(lookup(m)))
+        return messages.map((m) => Either.map(found.get(key(m))!, (c) => target(m, c)))
+      })
     const checkTarget = (t: Target, view?: ChainView) => check(t.hint, t.removed, view)
     const batch = confirmBatch(sql, rpc, checkTarget)
 
     /** A relayer's webhook. */
-    const webhook = (q: QueuedWebhook) => Effect.flatMap(webhookTarget(q), (t) => checkTarget(t))
+    const webhook = (q: QueuedWebhook) => Effect.flatMap(registered(q.event.contract), (c) => checkTarget(webhookTarget(q, c)))
     /** A log the ChainListener read, or one a reorg removed. */
-    const chainEvent = (e: ChainEvent) => Effect.flatMap(chainTarget(e), (t) => checkTarget(t))
+    const chainEvent = (e: ChainEvent) => Effect.flatMap(chainContract(e), (c) => checkTarget(chainTarget(e, c)))
     /** Webhooks of one batch, confirmed together (see confirmBatch). */
     const webhooks = (qs: ReadonlyArray<QueuedWebhook>, traces?: ReadonlyArray<Tracing>) =>
-      Effect.flatMap(Effect.forEach(qs, (q) => Effect.either(webhookTarget(q))), (entries) => batch(entries, traces))
+      Effect.flatMap(targets(qs, (q) => q.event.contract, (q) => registered(q.event.contract), webhookTarget), (entries) => batch(entries, traces))
     const chainEvents = (es: ReadonlyArray<ChainEvent>, traces?: ReadonlyArray<Tracing>) =>
-      Effect.flatMap(Effect.forEach(es, (e) => Effect.either(chainTarget(e))), (entries) => batch(entries, traces))
+      Effect.flatMap(targets(es, (e) => `${e.network}:${e.contract.toLowerCase()}`, chainContract, chainTarget), (entries) => batch(entries, traces))
 
     /** A payment stuck in pending/seen although its transaction is known: look at its log again. */
     const recheck = (p: PaymentRow, source: string) => {

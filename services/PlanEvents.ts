@@ -56,27 +56,42 @@ export class PlanEvents extends Effect.Service<PlanEvents>()("billing/PlanEvents
     const sql = yield* SqlClient.SqlClient
     const outbox = yield* Outbox
 
-    /** A referenced row that is missing is a bug of the caller (the ids come from its transaction): a defect. */
-    const one = <A, I>(schema: Schema.Schema<A, I>, what: string) => (rows: ReadonlyArray<unknown>) =>
-      rows[0] === undefined ? Effect.dieMessage(`plan.changed: ${what} not found`) : decodeRow(schema)(rows[0])
+    /**
+     * The row's columns named `<prefix>...`, decoded; none asked for (`what` null) is null. A referenced row that is
+     * missing is a bug of the caller (the ids come from its transaction): a defect.
+     */
+    const part = <A, I>(schema: Schema.Schema<A, I>, row: Record<string, unknown>, prefix: string, what: string | null) => {
+      if (what === null) return Effect.succeed(null)
+      const fields = Object.fromEntries(Object.entries(row).flatMap(([k, v]) => k.startsWith(prefix) ? [[k.slice(prefix.length), v]] : []))
+      return fields["id"] === null ? Effect.dieMessage(`plan.changed: ${what} not found`) : decodeRow(schema)(fields)
+    }
 
-    const plan = (id: number) =>
-      sql`SELECT slug, interval, monthly_limits, features FROM plans WHERE id = ${id}`.pipe(
-        Effect.flatMap(one(PlanRow, `plan ${id}`))
-      )
-    const subscription = (id: string) =>
-      sql`SELECT id::text AS id, plan_id::text AS plan_id, status, current_period_start, current_period_end, cancel_at_period_end
-        FROM subscriptions WHERE id = ${id}`.pipe(Effect.flatMap(one(SubscriptionRow, `subscription ${id}`)))
-    const payment = (id: string) =>
-      sql`SELECT id::text AS id, order_id, plan_id::text AS plan_id, status, failure_reason, network, token,
-          amount::text AS amount, tx_hash
-        FROM payment_transactions WHERE id = ${id}`.pipe(Effect.flatMap(one(PaymentRow, `payment ${id}`)))
+    /** Everything the event shows, read in one statement. */
+    const state = (change: PlanChange) =>
+      Effect.gen(function*() {
+        const [row] = yield* sql<Record<string, unknown>>`SELECT
+            s.id::text AS s_id, s.plan_id::text AS s_plan_id, s.status AS s_status, s.current_period_start AS s_current_period_start,
+            s.current_period_end AS s_current_period_end, s.cancel_at_period_end AS s_cancel_at_period_end,
+            t.id::text AS t_id, t.order_id AS t_order_id, t.plan_id::text AS t_plan_id, t.status AS t_status,
+            t.failure_reason AS t_failure_reason, t.network AS t_network, t.token AS t_token, t.amount::text AS t_amount, t.tx_hash AS t_tx_hash,
+            p.id AS p_id, p.slug AS p_slug, p.interval AS p_interval, p.monthly_limits AS p_monthly_limits, p.features AS p_features,
+            q.id AS q_id, q.slug AS q_slug, q.interval AS q_interval, q.monthly_limits AS q_monthly_limits, q.features AS q_features
+          FROM (SELECT 1) AS one
+          LEFT JOIN subscriptions s ON s.id = ${change.subscriptionId}
+          LEFT JOIN payment_transactions t ON t.id = ${change.paymentId}
+          LEFT JOIN plans p ON p.id = coalesce(s.plan_id, t.plan_id)
+          LEFT JOIN plans q ON q.id = ${change.previousPlanId}`
+        const sub = yield* part(SubscriptionRow, row!, "s_", change.subscriptionId === null ? null : `subscription ${change.subscriptionId}`)
+        const tx = yield* part(PaymentRow, row!, "t_", change.paymentId === null ? null : `payment ${change.paymentId}`)
+        const planId = sub?.plan_id ?? tx?.plan_id
+        if (planId === undefined) return yield* Effect.dieMessage(`plan.changed ${change.reason}: neither a subscription nor a payment`)
+        const plan = yield* part(PlanRow, row!, "p_", `plan ${planId}`)
+        const previous = yield* part(PlanRow, row!, "q_", change.previousPlanId === null ? null : `plan ${change.previousPlanId}`)
+        return { sub, tx, plan: plan!, previous }
+      })
 
     const emit = Effect.fn("PlanEvents.emit")(function*(change: PlanChange) {
-      const sub = change.subscriptionId === null ? null : yield* subscription(change.subscriptionId)
-      const tx = change.paymentId === null ? null : yield* payment(change.paymentId)
-      const planId = sub?.plan_id ?? tx?.plan_id
-      if (planId === undefined) return yield* Effect.dieMessage(`plan.changed ${change.reason}: neither a subscription nor a payment`)
+      const { sub, tx, plan, previous } = yield* state(change)
       // Clock, as Subscriptions computes periods with it (TestClock drives both in tests)
       const now = new Date(yield* Clock.currentTimeMillis)
       const event: PlanChanged = {
@@ -85,7 +100,7 @@ export class PlanEvents extends Effect.Service<PlanEvents>()("billing/PlanEvents
         occurred_at: now,
         reason: change.reason,
         user: { id: change.userId },
-        plan: yield* plan(planId),
+        plan,
         subscription: sub === null ? null : {
           id: sub.id,
           status: sub.status,
@@ -93,7 +108,7 @@ export class PlanEvents extends Effect.Service<PlanEvents>()("billing/PlanEvents
           current_period_end: sub.current_period_end,
           cancel_at_period_end: sub.cancel_at_period_end
         },
-        previous_plan: change.previousPlanId === null ? null : yield* plan(change.previousPlanId),
+        previous_plan: previous,
         transaction: tx === null ? null : {
           id: tx.id,
           order_id: tx.order_id,

@@ -1,6 +1,7 @@
 import type { SqlClient } from "@effect/sql"
 import { SqlError } from "@effect/sql/SqlError"
 import { Effect, Schema } from "effect"
+import { undoOnFailure } from "./BatchWrites.ts"
 
 /** Rows are decoded at the SQL boundary; a row that does not fit its schema is a defect, not input. */
 export const decodeRows = <A, I>(schema: Schema.Schema<A, I>) => {
@@ -49,9 +50,9 @@ export const uniqueAs = <E2>(onDuplicate: () => E2) =>
 
 /**
  * Runs in a transaction; SQL failures (commit included) are defects. Inside a batch's transaction it is a savepoint,
- * so a unit that fails with its own typed error leaves none of its writes in the batch.
+ * so a unit that fails with its own typed error leaves none of its writes in the batch (nor its collected rows).
  */
 export const transactional = (sql: SqlClient.SqlClient) =>
 <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, Exclude<E, SqlError>, R> =>
-  Effect.catchAll(sql.withTransaction(self), (e): Effect.Effect<never, Exclude<E, SqlError>> =>
+  Effect.catchAll(sql.withTransaction(undoOnFailure(self)), (e): Effect.Effect<never, Exclude<E, SqlError>> =>
     isSqlError(e) ? Effect.die(e) : Effect.fail(e as Exclude<E, SqlError>))

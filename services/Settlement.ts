@@ -3,6 +3,7 @@ import { Effect } from "effect"
 import { canTransition, type FailureReason, type PaymentStatus } from "../src/domain/Payment.ts"
 import type { Verdict } from "../src/domain/PaymentCheck.ts"
 import { Audit, PaymentProcessorActor } from "./Audit.ts"
+import { pending } from "./BatchWrites.ts"
 import { ChainState } from "./ChainState.ts"
 import type { RpcError, UnknownNetwork } from "./RpcError.ts"
 import type { PaymentApplied } from "../src/domain/PlanChange.ts"
@@ -63,7 +64,10 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
         (rows) => rows.length > 0
       )
     const finish = (dedupeKey: string, outcome: string) =>
-      sql`UPDATE processed_events SET outcome = ${outcome} WHERE dedupe_key = ${dedupeKey}`
+      Effect.flatMap(pending, (batch) =>
+        batch === undefined
+          ? Effect.asVoid(sql`UPDATE processed_events SET outcome = ${outcome} WHERE dedupe_key = ${dedupeKey}`)
+          : Effect.sync(() => void batch.outcomes.push({ dedupe_key: dedupeKey, outcome })))
 
     const lock = payments.lock
     /** Every status move goes through the payments' owner; a refused one here is a defect (the caller checked). */

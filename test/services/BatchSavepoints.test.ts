@@ -4,13 +4,18 @@
  */
 import { SqlClient } from "@effect/sql"
 import { assert, layer } from "@effect/vitest"
-import { Data, Effect } from "effect"
+import { Data, Effect, Layer } from "effect"
+import { Audit } from "../../services/Audit.ts"
+import { collected } from "../../services/BatchWrites.ts"
+import { Notifications } from "../../services/Notifications.ts"
 import { transactional } from "../../services/Rows.ts"
 import { TestDatabase } from "../support/database.ts"
 
 class NotOurs extends Data.TaggedError("NotOurs")<{}> {}
 
-layer(TestDatabase, { timeout: 60_000 })("units of work inside a batch transaction", (it) => {
+const Services = Layer.provideMerge(Layer.merge(Audit.Default, Notifications.Default), TestDatabase)
+
+layer(Services, { timeout: 60_000 })("units of work inside a batch transaction", (it) => {
   it.effect("a unit failing with a typed error after a write leaves no row; its batch-mates commit", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
@@ -25,5 +30,34 @@ layer(TestDatabase, { timeout: 60_000 })("units of work inside a batch transacti
       assert.deepStrictEqual(results.map((r) => r._tag), ["Right", "Left", "Right"])
       const rows = yield* sql<{ id: string }>`SELECT id FROM batch_rows ORDER BY id`
       assert.deepStrictEqual(rows.map((r) => r.id), ["a", "b"])
+    }))
+
+  it.effect("rows collected for the batch's end are written once, with the ids their outbox events announce; a failed unit's are not", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const audit = yield* Audit
+      const notifications = yield* Notifications
+      const unit = (id: string, fails: boolean) =>
+        transactional(sql)(Effect.gen(function*() {
+          yield* audit.record({ actor: "service:test", action: "test.unit", resource: `payment:${id}`, after: { id } })
+          yield* notifications.notify(`user-${id}`, "payment.reversed", { transaction_id: id, user_id: `user-${id}`, tx_hash: "0x1", network: "anvil" })
+          if (fails) return yield* new NotOurs()
+        }))
+      const results = yield* sql.withTransaction(collected(sql)(
+        Effect.forEach([["a", false], ["poison", true], ["b", false]] as const, ([id, fails]) => Effect.either(unit(id, fails)))
+      ))
+      assert.deepStrictEqual(results.map((r) => r._tag), ["Right", "Left", "Right"])
+      const audits = yield* sql<{ id: string; resource: string; created_at: Date }>`SELECT id::text AS id, resource, created_at
+        FROM audit_log WHERE action = 'test.unit' ORDER BY id`
+      const notes = yield* sql<{ id: string; user_id: string; created_at: Date }>`SELECT id::text AS id, user_id, created_at
+        FROM notifications WHERE kind = 'payment.reversed' ORDER BY id`
+      assert.deepStrictEqual(audits.map((r) => r.resource), ["payment:a", "payment:b"])
+      assert.deepStrictEqual(notes.map((r) => r.user_id), ["user-a", "user-b"])
+      const events = yield* sql<{ subject: string; id: string; created_at: string }>`SELECT subject, payload->>'id' AS id,
+        payload->>'created_at' AS created_at FROM outbox ORDER BY id`
+      // in the order the units added them, each naming the row it announces, at that row's time
+      assert.deepStrictEqual(events.map((e) => e.id), [audits[0]!.id, notes[0]!.id, audits[1]!.id, notes[1]!.id])
+      assert.deepStrictEqual(events.map((e) => e.subject.split(".")[0]), ["audit", "notifications", "audit", "notifications"])
+      assert.deepStrictEqual(events.map((e) => e.created_at), [audits[0]!, notes[0]!, audits[1]!, notes[1]!].map((r) => r.created_at.toISOString()))
     }))
 })
