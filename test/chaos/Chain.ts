@@ -44,7 +44,12 @@ export const startChain = Effect.gen(function*() {
       return w.signTransaction(request)
     })
 
-  const sendRaw = (raw: Hex) => call(() => publicClient.sendRawTransaction({ serializedTransaction: raw }))
+  // anvil was seen to leave a height without a block (its head past it) after many anvil_reorg calls racing blocks
+  // mined by sends (automine) and keepMining: what changes the chain goes one at a time, as on a real node
+  const changing = yield* Effect.makeSemaphore(1)
+  const change = <A>(f: () => Promise<A>) => changing.withPermits(1)(call(f))
+
+  const sendRaw = (raw: Hex) => change(() => publicClient.sendRawTransaction({ serializedTransaction: raw }))
 
   /** The receipt once mined; none if it is not mined within `timeoutMs` (a reorg may have dropped it). */
   const receipt = (hash: Hex, timeoutMs: number): Effect.Effect<TransactionReceipt | undefined> =>
@@ -52,13 +57,13 @@ export const startChain = Effect.gen(function*() {
       Effect.orElseSucceed(() => undefined)
     )
 
-  const mine = (blocks = 1) => call(() => testClient.mine({ blocks }))
+  const mine = (blocks = 1) => change(() => testClient.mine({ blocks }))
 
   const head = call(() => publicClient.getBlockNumber())
 
   /** anvil_reorg: the `depth` newest blocks are replaced; `raws` are mined again in the first new block. */
   const reorg = (depth: number, raws: ReadonlyArray<Hex>) =>
-    call(() =>
+    change(() =>
       testClient.request<{ Parameters: [number, Array<readonly [Hex, number]>]; ReturnType: null }>({
         method: "anvil_reorg",
         params: [depth, raws.map((raw) => [raw, 0] as const)]
@@ -90,7 +95,7 @@ export const startChain = Effect.gen(function*() {
       if (BigInt(pool.pending) + BigInt(pool.queued) === 0n) return
       yield* mine(1)
     }
-    yield* call(() => testClient.request<{ Parameters: []; ReturnType: unknown }>({ method: "anvil_dropAllTransactions", params: [] }))
+    yield* change(() => testClient.request<{ Parameters: []; ReturnType: unknown }>({ method: "anvil_dropAllTransactions", params: [] }))
   })
 
   /**
@@ -107,6 +112,15 @@ export const startChain = Effect.gen(function*() {
       Effect.orElseSucceed(() => false)
     )
 
+  /** Heights at or below the head with no block: a real chain has none; anvil was seen with one (see `change`). */
+  const holes = Effect.gen(function*() {
+    const top = yield* head
+    const heights = Array.from({ length: Number(top) + 1 }, (_, i) => BigInt(i))
+    const found = yield* Effect.forEach(heights, (blockNumber) =>
+      call(() => publicClient.getBlock({ blockNumber })).pipe(Effect.as(true), Effect.orElseSucceed(() => false)), { concurrency: 16 })
+    return heights.filter((_, i) => !found[i])
+  })
+
   /** The final chain's word on one order's transaction, for the evidence file; the block at `recorded` if given. */
   const inspect = (hash: Hex, orderId: string, recorded: bigint | undefined) =>
     Effect.all({
@@ -121,7 +135,7 @@ export const startChain = Effect.gen(function*() {
       )
     }).pipe(Effect.orElseSucceed(() => null))
 
-  return { info, drainMempool, signerKey, wallet, signMint, sendRaw, receipt, mine, head, reorg, orderUsed, minted, inspect } as const
+  return { info, drainMempool, signerKey, wallet, signMint, sendRaw, receipt, mine, head, holes, reorg, orderUsed, minted, inspect } as const
 })
 
 export type Chain = Effect.Effect.Success<typeof startChain>

@@ -58,6 +58,7 @@ export const runScenario = (stack: Stack, deployment: Deployment, spec: Scenario
         stateDisagrees.slice(0, 3).map((o) => o.hash).join(", ")
       }`)
     }
+    const holes = yield* stack.chain.holes.pipe(Effect.orDie)
     const db = PgClient.layer({ url: Redacted.make(deployment.url), maxConnections: 2 })
     const settledIn = yield* settle(orders, paid, stack.nats.url, deployment.prefix, options.settleBound).pipe(Effect.provide(db))
     const found = yield* findings(orders, paid).pipe(Effect.provide(db))
@@ -70,6 +71,7 @@ export const runScenario = (stack: Stack, deployment: Deployment, spec: Scenario
     const js = yield* jetStreamState(stack.nats.url, deployment.prefix)
     const workloadProblems = yield* workload.problems
     const violations = [
+      ...(holes.length > 0 ? [`devnet fault: anvil has no block at ${holes.slice(0, 5).join(", ")} below its head; no client can confirm what lies above`] : []),
       ...(faults._tag === "Left" ? [`fault injection failed: ${String(faults.left)}`] : []),
       ...found.violations,
       ...jetStreamProblems(js),
