@@ -1,4 +1,4 @@
-import { Effect, Option } from "effect"
+import { Effect, Either, Option } from "effect"
 import type { TransactionReceipt } from "viem"
 import type { Rpc } from "./Rpc.ts"
 import type { RpcError, UnknownNetwork } from "./RpcError.ts"
@@ -29,58 +29,66 @@ export const directView = (rpc: Rpc): ChainView => ({
   heads: new Map()
 })
 
+export interface Height {
+  readonly network: string
+  readonly blockNumber: bigint
+}
+
 export interface Wanted {
   readonly network: string
   readonly txHash: `0x${string}`
 }
 
 /**
- * Reads for a batch. The heads are read after every receipt was answered, so a head is never older than a receipt it
- * counts confirmations for. A read that fails is not held: the payment's own read tries again and reports the error.
+ * Reads for a batch, all made before its SQL transaction so none holds it open: receipts together, then one head per
+ * network and each distinct block once (JSON-RPC batches); `heights` are blocks asked for besides the receipts'. The
+ * heads are read after every receipt was answered, so a head is never older than a receipt it counts confirmations
+ * for. A read that failed is held as its error (the payment is retried later, not read again inside the batch); only a
+ * read nobody asked for goes to the node.
  */
-export const prefetchedView = (rpc: Rpc, wanted: ReadonlyArray<Wanted>, deferred: Array<Effect.Effect<void>>) =>
+export const prefetchedView = (
+  rpc: Rpc,
+  wanted: ReadonlyArray<Wanted>,
+  deferred: Array<Effect.Effect<void>>,
+  heights: ReadonlyArray<Height> = []
+) =>
   Effect.gen(function*() {
-    const receipts = new Map<string, Option.Option<TransactionReceipt>>()
-    const blocks = new Map<string, Block>()
-    const heads = new Map<string, bigint>()
+    type Read<A> = Either.Either<A, RpcError | UnknownNetwork>
+    const receipts = new Map<string, Read<Option.Option<TransactionReceipt>>>()
+    const blocks = new Map<string, Read<Option.Option<Block>>>()
+    const heads = new Map<string, Read<bigint>>()
     const key = (network: string, id: string | bigint) => `${network}|${id}`
     const distinct = new Map(wanted.map((w) => [key(w.network, w.txHash.toLowerCase()), w]))
-    yield* Effect.forEach(distinct, ([k, w]) =>
-      rpc.receipt(w.network, w.txHash).pipe(
-        Effect.tap((r) => receipts.set(k, r)),
-        Effect.ignore // not held: the payment's own read fails with the error
-      ), { concurrency: "unbounded", discard: true })
-    const inBlocks = new Map<string, { network: string; blockNumber: bigint }>()
+    yield* Effect.forEach(distinct, ([k, w]) => Effect.tap(Effect.either(rpc.receipt(w.network, w.txHash)), (r) => receipts.set(k, r)), {
+      concurrency: "unbounded",
+      discard: true
+    })
+    const inBlocks = new Map(heights.map((h) => [key(h.network, h.blockNumber), h]))
     for (const w of distinct.values()) {
       const r = receipts.get(key(w.network, w.txHash.toLowerCase()))
-      if (r !== undefined && Option.isSome(r)) inBlocks.set(key(w.network, r.value.blockNumber), { network: w.network, blockNumber: r.value.blockNumber })
+      if (r !== undefined && Either.isRight(r) && Option.isSome(r.right)) {
+        inBlocks.set(key(w.network, r.right.value.blockNumber), { network: w.network, blockNumber: r.right.value.blockNumber })
+      }
     }
-    const networks = new Set([...distinct.values()].map((w) => w.network))
+    const networks = new Set([...distinct.values(), ...heights].map((w) => w.network))
     yield* Effect.all([
-      Effect.forEach(networks, (network) => rpc.blockNumber(network).pipe(Effect.tap((h) => heads.set(network, h)), Effect.ignore), {
+      Effect.forEach(networks, (network) => Effect.tap(Effect.either(rpc.blockNumber(network)), (h) => heads.set(network, h)), {
         concurrency: "unbounded",
         discard: true
       }),
-      Effect.forEach(inBlocks, ([k, b]) => rpc.block(b.network, b.blockNumber).pipe(Effect.tap((block) => blocks.set(k, block)), Effect.ignore), {
+      Effect.forEach(inBlocks, ([k, b]) => Effect.tap(Effect.either(rpc.blockIfAny(b.network, b.blockNumber)), (block) => blocks.set(k, block)), {
         concurrency: "unbounded",
         discard: true
       })
     ], { concurrency: "unbounded", discard: true })
+    const held = <A>(read: Read<A> | undefined, ask: () => Effect.Effect<A, RpcError | UnknownNetwork>) =>
+      read === undefined ? ask() : Either.match(read, { onLeft: Effect.fail, onRight: Effect.succeed })
     const view: ChainView = {
-      receipt: (network, hash) => {
-        const held = receipts.get(key(network, hash.toLowerCase()))
-        return held === undefined ? rpc.receipt(network, hash) : Effect.succeed(held)
-      },
-      block: (network, blockNumber) => {
-        const held = blocks.get(key(network, blockNumber))
-        return held === undefined ? rpc.blockIfAny(network, blockNumber) : Effect.succeed(Option.some(held))
-      },
-      head: (network) => {
-        const held = heads.get(network)
-        return held === undefined ? rpc.blockNumber(network) : Effect.succeed(held)
-      },
+      receipt: (network, hash) => held(receipts.get(key(network, hash.toLowerCase())), () => rpc.receipt(network, hash)),
+      block: (network, blockNumber) => held(blocks.get(key(network, blockNumber)), () => rpc.blockIfAny(network, blockNumber)),
+      head: (network) => held(heads.get(network), () => rpc.blockNumber(network)),
       defer: (effect) => Effect.sync(() => void deferred.push(effect)),
-      heads
+      heads: new Map([...heads].flatMap(([n, h]) => Either.isRight(h) ? [[n, h.right]] : []))
     }
     return view
   })

@@ -1,6 +1,6 @@
 import type { SqlClient } from "@effect/sql"
 import { Cause, Effect, Either, Exit } from "effect"
-import { type ChainView, prefetchedView } from "./ChainView.ts"
+import { type ChainView, type Height, prefetchedView } from "./ChainView.ts"
 import type { Checked, ConfirmationError, Hint } from "./PaymentConfirmation.ts"
 import { collected } from "./BatchWrites.ts"
 import type { Rpc } from "./Rpc.ts"
@@ -24,7 +24,7 @@ export interface BatchResult {
 }
 
 /**
- * A batch of events confirmed together: their chain reads made together (ChainView), then every check in ONE SQL
+ * A batch of events confirmed together: their chain reads made together before any SQL (ChainView), then every check in ONE SQL
  * transaction, so a batch costs one commit instead of one per payment. A defect or SQL failure anywhere rolls the
  * whole batch back and each event is then checked alone, in its own transactions, so a poison event fails by itself.
  * An event's own typed failure (not found, not ours) is its result and does not fail the batch: its writes were in a
@@ -33,7 +33,9 @@ export interface BatchResult {
 export const confirmBatch = (
   sql: SqlClient.SqlClient,
   rpc: Rpc,
-  check: (target: Target, view: ChainView) => Effect.Effect<Checked, ConfirmationError>
+  check: (target: Target, view: ChainView) => Effect.Effect<Checked, ConfirmationError>,
+  /** Blocks the checks will ask for besides their receipts' (read before the transaction too). */
+  heights: (targets: ReadonlyArray<Target>) => Effect.Effect<ReadonlyArray<Height>> = () => Effect.succeed([])
 ) =>
 (
   entries: ReadonlyArray<Either.Either<Target, ConfirmationError>>,
@@ -43,8 +45,8 @@ export const confirmBatch = (
   Effect.gen(function*() {
     const targets = entries.flatMap((e) => (Either.isRight(e) ? [e.right] : []))
     const deferred: Array<Effect.Effect<void>> = []
-    const wanted = targets.filter((t) => !t.removed).map((t) => ({ network: t.hint.contract.network, txHash: t.hint.txHash }))
-    const view = yield* prefetchedView(rpc, wanted, deferred)
+    const wanted = targets.map((t) => ({ network: t.hint.contract.network, txHash: t.hint.txHash }))
+    const view = yield* prefetchedView(rpc, wanted, deferred, yield* heights(targets))
     const failed = (e: ConfirmationError): ItemResult => Exit.fail(e)
 
     const traced = (i: number) => traces[i] ?? ((effect) => effect)

@@ -146,20 +146,21 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
       Effect.gen(function*() {
         const payment = yield* paymentAt(hint.txHash, hint.logIndex)
         if (Option.isNone(payment)) return Checked.Done()
-        const receipt = yield* rpc.receipt(hint.contract.network, hint.txHash)
+        const { network } = hint.contract
+        const receipt = yield* view.receipt(network, hint.txHash)
         // Mined again in another block: settled from there, so the payment records where it is now and a later reorg
         // is checked against that block (the listener may not report the new inclusion if it already scanned past).
-        if (Option.isSome(receipt) && Option.isSome(yield* depthOf(hint.contract.network, receipt.value, direct))) return yield* settle(hint, direct)
+        if (Option.isSome(receipt) && Option.isSome(yield* depthOf(network, receipt.value, view))) return yield* settle(hint, view)
         const p = payment.value
         if (p.status === "seen") yield* settlement.unsee(p.id, hint.txHash)
         if (p.status === "confirmed") {
           // Reversal is final: it needs positive evidence that the recorded block was replaced at its height by a
           // block that is itself final, not just a missing receipt (a lagging endpoint, or a reorg still in progress
           // that may yet include the transaction again, answers that too).
-          const net = yield* rpc.networkConfig(hint.contract.network)
-          const head = yield* rpc.blockNumber(hint.contract.network)
+          const net = yield* rpc.networkConfig(network)
+          const head = yield* view.head(network)
           const settled = p.block_number !== null && head - p.block_number + 1n >= BigInt(net.confirmations)
-          const current = settled && p.block_hash !== null ? yield* Effect.either(rpc.blockIfAny(hint.contract.network, p.block_number!)) : undefined
+          const current = settled && p.block_hash !== null ? yield* Effect.either(view.block(network, p.block_number!)) : undefined
           // No block at that height is not proof of a replacement: the chain may be mid-reorg.
           const replaced = current !== undefined && Either.isRight(current) && Option.exists(current.right, (b) => b.hash !== p.block_hash)
           // Not final yet is waiting, not failing: it must not use up the message's deliveries.
@@ -171,11 +172,12 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
               : Option.isNone(current.right) ? "no block at that height" : "block still the recorded one"
             return Checked.Later({
               reason: `reorg of ${hint.txHash} not yet final at block ${p.block_number} (${why})`,
-              ...(p.block_number === null ? {} : { until: deepAt(hint.contract.network, p.block_number, net.confirmations) })
+              ...(p.block_number === null ? {} : { until: deepAt(network, p.block_number, net.confirmations) })
             })
           }
-          const again = yield* rpc.receipt(hint.contract.network, hint.txHash)
-          if (Option.isSome(again)) return Checked.Done()
+          // The transaction is on chain again (its receipt read after the block above would be in a new one): news of
+          // that inclusion comes by itself, and the listener's recheck covers the rest.
+          if (Option.isSome(receipt)) return Checked.Done()
           const outcome = yield* settlement.reverse({
             source: hint.source,
             paymentId: p.id,
@@ -187,6 +189,18 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
         }
         return Checked.Done()
       })
+
+    /**
+     * Where the payments that removals name were recorded: the blocks `dropped` compares, read before the batch. Only a
+     * prefetch: a failed read here leaves `dropped` to ask the node itself.
+     */
+    const recordedHeights = (targets: ReadonlyArray<Target>) =>
+      Effect.forEach(targets.filter((t) => t.removed), (t) =>
+        Effect.map(Effect.orElseSucceed(paymentAt(t.hint.txHash, t.hint.logIndex), Option.none), (p) =>
+          Option.match(Option.flatMap(p, (row) => Option.fromNullable(row.block_number)), {
+            onNone: () => [],
+            onSome: (blockNumber) => [{ network: t.hint.contract.network, blockNumber }]
+          }))).pipe(Effect.map((found) => found.flat()))
 
     const settle = (hint: Hint, view: ChainView) =>
       Effect.gen(function*() {
@@ -326,7 +340,7 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
         return messages.map((m) => Either.map(found.get(key(m))!, (c) => target(m, c)))
       })
     const checkTarget = (t: Target, view?: ChainView) => check(t.hint, t.removed, view)
-    const batch = confirmBatch(sql, rpc, checkTarget)
+    const batch = confirmBatch(sql, rpc, checkTarget, recordedHeights)
 
     /** A relayer's webhook. */
     const webhook = (q: QueuedWebhook) => Effect.flatMap(registered(q.event.contract), (c) => checkTarget(webhookTarget(q, c)))
