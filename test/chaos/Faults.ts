@@ -3,7 +3,6 @@
  * leaves the component running again.
  */
 import { Effect } from "effect"
-import type { Hex } from "viem"
 import type { Deployment } from "./Deployment.ts"
 import type { Random } from "./Random.ts"
 import { CONFIRMATIONS, type Stack } from "./Stack.ts"
@@ -67,11 +66,9 @@ export const reorgs = (n: number) => ({ random, stack, workload }: FaultContext)
     Effect.gen(function*() {
       yield* pause(random, 800, 2500)
       const depth = random.int(1, CONFIRMATIONS + 3)
-      const head = yield* stack.chain.head
-      const inReplaced = (yield* workload.orders).filter((o) => o.block !== undefined && o.block > head - BigInt(depth))
-      const again: ReadonlyArray<Hex> = inReplaced.filter(() => random.chance(0.5)).map((o) => o.raw)
       // Mints of one payer must go back in nonce order; when anvil refuses the set, the reorg drops them all.
-      yield* stack.chain.reorg(depth, again).pipe(Effect.orElse(() => stack.chain.reorg(depth, [])))
+      yield* stack.chain.reorg(depth, (head) =>
+        Effect.map(workload.orders, (orders) => orders.filter((o) => o.block !== undefined && o.block > head - BigInt(depth) && random.chance(0.5)).map((o) => o.raw)))
     }))
 
 /** After the reorgs: every mint the chain does not hold is sent again where its nonce still allows; how many were. */
