@@ -23,6 +23,10 @@ import type { QueuedWebhook } from "../../src/domain/Events.ts"
 import { App, appHarness, CONFIRMATIONS, decode, type Harness, PASS, registerContractAndPlan } from "../support/app.ts"
 import { deployMultiPayer } from "../support/multiPayer.ts"
 import { num, runFloor } from "./floors.ts"
+import { cpuTicksOf } from "./process.ts"
+
+/** The other processes the pipeline keeps busy, by command name. */
+const OTHERS = ["postgres", "nats-server", "anvil"] as const
 
 export interface PipelineOptions {
   /** Payments of the throughput run (and of the floor). */
@@ -41,6 +45,8 @@ export interface PipelineFigures {
   readonly peakRssMiB: number
   /** CPU time of this process (service + driver) per payment during (a): robust when other work shares the machine. */
   readonly cpuMsPerPayment: number
+  /** CPU per payment of the machine's PostgreSQL, nats-server and anvil processes during (a). */
+  readonly othersCpuMsPerPayment: Readonly<Record<string, number>>
   /** Rows one confirmation wrote, per table (the floor writes the same). */
   readonly rowsPerPayment: string
 }
@@ -122,11 +128,11 @@ export const pipelineBench = (options: PipelineOptions) =>
         Effect.orDie,
         Effect.map((rows) => rows.map((r) => r.id))
       )
-    const confirmedCount = (ids: ReadonlyArray<string>) =>
-      sql<{ n: number }>`SELECT count(*)::int AS n FROM payment_transactions WHERE status = 'confirmed' AND id IN ${sql.in(ids)}`.pipe(
-        Effect.orDie,
-        Effect.map((rows) => rows[0]?.n ?? 0)
-      )
+    // every confirmed payment, cheap to poll (an id list of thousands would cost PostgreSQL more than the work measured)
+    const confirmedTotal = sql<{ n: number }>`SELECT count(*)::int AS n FROM payment_transactions WHERE status = 'confirmed'`.pipe(
+      Effect.orDie,
+      Effect.map((rows) => rows[0]?.n ?? 0)
+    )
     const publish = (p: Paid) => nats.publishMessage(WebhookStream, hookOf(p, run)).pipe(Effect.orDie)
 
     const TABLES = ["processed_events", "ledger_transactions", "ledger_postings", "subscriptions", "subscription_grants", "audit_log", "notifications", "outbox"] as const
@@ -137,18 +143,24 @@ export const pipelineBench = (options: PipelineOptions) =>
     // (a) throughput
     const [throughput, rssA] = yield* sampledRss(Effect.gen(function*() {
       const ids = forThroughput.map((p) => p.transactionId)
+      const confirmedBefore = yield* confirmedTotal
       const started = performance.now()
       const window0 = process.hrtime.bigint() / 1000n
       const cpu0 = process.cpuUsage()
+      const others0 = cpuTicksOf(OTHERS)
       yield* Effect.forEach(forThroughput, publish, { concurrency: 256, discard: true })
       const published = performance.now() - started
-      while ((yield* confirmedCount(ids)) < ids.length) yield* Effect.sleep("20 millis")
+      // nothing else is published during (a): every payment confirmed since it began is one of these
+      while ((yield* confirmedTotal) - confirmedBefore < ids.length) yield* Effect.sleep("20 millis")
       const seconds = (performance.now() - started) / 1000
       const cpu = process.cpuUsage(cpu0)
       const cpuMsPerPayment = (cpu.user + cpu.system) / 1000 / ids.length
+      const others1 = cpuTicksOf(OTHERS)
+      // ticks are 1/100 s
+      const othersMsPerPayment = Object.fromEntries(OTHERS.map((c) => [c, ((others1[c]! - others0[c]!) * 10) / ids.length]))
       // the phase's window on the monotonic clock, to cut a --cpu-prof profile to it
       if (process.env["PIPELINE_PROFILE_WINDOW"] !== undefined) console.log(`profile window ${window0} ${process.hrtime.bigint() / 1000n}`)
-      return { seconds, publishedMs: published, cpuMsPerPayment }
+      return { seconds, publishedMs: published, cpuMsPerPayment, othersMsPerPayment }
     }))
     const after = yield* rowCounts
     // rows one confirmation writes, for the floor to write the same
@@ -205,6 +217,7 @@ export const pipelineBench = (options: PipelineOptions) =>
       latency: { rate: options.rate, n: latencies.length, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1) ?? Number.NaN },
       peakRssMiB: Math.max(rssA, rssB),
       cpuMsPerPayment: throughput.cpuMsPerPayment,
+      othersCpuMsPerPayment: throughput.othersMsPerPayment,
       rowsPerPayment: rows
     } satisfies PipelineFigures
   })
@@ -230,7 +243,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
         console.log("| --- | --- | --- | --- |")
         console.log(`| ${f.n} webhooks at once → confirmed | ${f.paymentsPerSec.toFixed(0)} payments/s | ${f.floorPaymentsPerSec.toFixed(0)} payments/s | ${f.ratio.toFixed(2)} |`)
         console.log(`| steady ${f.latency.rate}/s, received → confirmed (${f.latency.n}) | p50 ${f.latency.p50.toFixed(1)} ms, p99 ${f.latency.p99.toFixed(1)} ms, max ${f.latency.max.toFixed(1)} ms | | |`)
-        console.log(`\nCPU of this process per payment during (a): ${f.cpuMsPerPayment.toFixed(2)} ms; machine load average ${loadavg()[0]!.toFixed(1)}`)
+        console.log(`\nCPU of this process per payment during (a): ${f.cpuMsPerPayment.toFixed(2)} ms; ${othersText(f)}; machine load average ${loadavg()[0]!.toFixed(1)}`)
         console.log(`peak RSS of this process (service + driver) during (a) and (b): ${f.peakRssMiB} MiB`)
         console.log(JSON.stringify(f))
       })
@@ -239,6 +252,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     NodeRuntime.runMain
   )
 }
+
+/** The other processes' CPU per payment, as text. */
+export const othersText = (f: PipelineFigures) =>
+  Object.entries(f.othersCpuMsPerPayment).map(([c, ms]) => `${c} ${ms.toFixed(2)} ms`).join(", ")
 
 /** Service settings for the run, from this process's BILLING_* environment (to compare settings without editing). */
 function pipelineEnv(): Record<string, string> {

@@ -1,7 +1,7 @@
 /** Child processes of the bench: CPU ticks (1/100 s) and resident memory from /proc (Linux), and their output. */
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { readdirSync, readFileSync } from "node:fs"
 
 export const cpuTicks = (pid: number): number => {
   try {
@@ -11,6 +11,21 @@ export const cpuTicks = (pid: number): number => {
   } catch {
     return 0
   }
+}
+
+/** CPU ticks of every process whose command is one of `commands` (the machine's PostgreSQL backends, nats-server, ...). */
+export const cpuTicksOf = (commands: ReadonlyArray<string>): Record<string, number> => {
+  const ticks: Record<string, number> = Object.fromEntries(commands.map((c) => [c, 0]))
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    let comm: string
+    try {
+      comm = readFileSync(`/proc/${pid}/comm`, "utf8").trim()
+    } catch {
+      continue
+    }
+    if (comm in ticks) ticks[comm]! += cpuTicks(Number(pid))
+  }
+  return ticks
 }
 
 /** `VmRSS` (now) or `VmHWM` (peak) in MiB; 0 when the process is gone. */

@@ -2,7 +2,7 @@
 import { Effect } from "effect"
 import { isolatedEnv } from "../smoke/harness.ts"
 import { backfillEffect } from "./backfill.ts"
-import { runPipeline } from "./pipeline.ts"
+import { othersText, runPipeline } from "./pipeline.ts"
 import { fmt, ratio, type Row, type Section } from "./report.ts"
 import { Runners, startup } from "./startup.ts"
 
@@ -37,7 +37,7 @@ export const pipelineSection = (n: number, rate: number, secs: number) =>
     rows: [
       {
         scenario: `${f.n} webhooks at once → confirmed`,
-        service: `${fmt(f.paymentsPerSec)} payments/s; CPU ${f.cpuMsPerPayment.toFixed(2)} ms per payment; rows per payment: ${f.rowsPerPayment}`,
+        service: `${fmt(f.paymentsPerSec)} payments/s; CPU per payment: bench process (service + driver) ${f.cpuMsPerPayment.toFixed(2)} ms, ${othersText(f)}; rows per payment: ${f.rowsPerPayment}`,
         floor: `${fmt(f.floorPaymentsPerSec)} payments/s`,
         ratio: `${ratio(f.paymentsPerSec, f.floorPaymentsPerSec, "≥ 0.5")}; target ≥ 2,000 payments/s`
       },
