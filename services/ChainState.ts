@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Data, Effect, Option, Schema } from "effect"
+import { Data, Effect, FiberRef, Option, Schema } from "effect"
 import { ChainEvent } from "../src/domain/Events.ts"
 import { decodeRows } from "./Rows.ts"
 
@@ -37,6 +37,12 @@ const toPublished = (r: typeof LogRow.Type): PublishedLog => ({
   contract: r.contract,
   event: r.event
 })
+
+const decodeCursors = decodeRows(Schema.Struct({ network: Schema.String, ...BlockRow.fields }))
+type CursorRow = typeof BlockRow.Type
+
+/** Cursors a batch share-locked at its transaction's top level (`holdingCursors`), by network; absent: none held. */
+const heldCursors = FiberRef.unsafeMake<ReadonlyMap<string, CursorRow | undefined> | undefined>(undefined)
 
 /** What the listener's committed view says of a log a confirmation is about to settle (see `witness`). */
 export type Witness = "unscanned" | "recorded" | "absent"
@@ -114,9 +120,26 @@ export class ChainState extends Effect.Service<ChainState>()("billing/ChainState
      * this log in this very block; `absent` when it scanned the block and did not (the log's block was replaced, or
      * its contract was not watched then).
      */
+    /**
+     * Runs `self` (a batch, inside its SQL transaction and outside the savepoints of its units) with the cursors of
+     * `networks` share-locked once, in one statement: a lock taken inside a unit's savepoint goes if the unit rolls back,
+     * one taken here holds until the batch commits, so each witness needs only its own read of what the listener saw.
+     */
+    const holdingCursors = (networks: ReadonlyArray<string>) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+      Effect.gen(function*() {
+        const names = [...new Set(networks)].sort()
+        if (names.length === 0) return yield* self
+        const rows = yield* sql`SELECT network, block_number::text AS block_number, block_hash FROM chain_cursors
+          WHERE network IN ${sql.in(names)} ORDER BY network FOR SHARE`.pipe(Effect.orDie, Effect.flatMap(decodeCursors))
+        const held = new Map<string, CursorRow | undefined>(names.map((n) => [n, undefined]))
+        for (const r of rows) held.set(r.network, { block_number: r.block_number, block_hash: r.block_hash })
+        return yield* Effect.locally(self, heldCursors, held)
+      })
+
     const witness = (network: string, log: { readonly blockNumber: bigint; readonly blockHash: string; readonly txHash: string; readonly logIndex: number }) =>
       Effect.gen(function*() {
-        const cursor = yield* lockCursor(network, "share")
+        const held = yield* FiberRef.get(heldCursors)
+        const cursor = held?.has(network) === true ? held.get(network) : yield* lockCursor(network, "share")
         if (cursor === undefined || cursor.block_number < log.blockNumber) return "unscanned" satisfies Witness
         // A statement of its own: its snapshot is taken after the lock, so it sees what the listener committed.
         const [seen] = yield* sql`SELECT
@@ -150,6 +173,11 @@ export class ChainState extends Effect.Service<ChainState>()("billing/ChainState
         Effect.map((rows) => rows.map(toPublished))
       )
 
+    /** Seen or confirmed payments of `network` recorded in a block in (height, upTo]. */
+    const settledIn = (network: string, height: bigint, upTo?: bigint) =>
+      sql`network = ${network} AND status IN ('seen', 'confirmed') AND block_number > ${height.toString()}
+        AND ${upTo === undefined ? sql`true` : sql`block_number <= ${upTo.toString()}`} AND block_hash IS NOT NULL`
+
     /**
      * Where billing believes seen or confirmed payments sit on chain above a height (up to another, if given),
      * whichever path (webhook or listener) settled them: a rewind or a scan must re-check them even when the
@@ -157,9 +185,7 @@ export class ChainState extends Effect.Service<ChainState>()("billing/ChainState
      */
     const paymentLogsAbove = (network: string, height: bigint, upTo?: bigint) =>
       sql`SELECT block_number::text AS block_number, block_hash, tx_hash, log_index, contract_address AS contract, 'Minted' AS event
-        FROM payment_transactions
-        WHERE network = ${network} AND status IN ('seen', 'confirmed') AND block_number > ${height.toString()}
-          AND ${upTo === undefined ? sql`true` : sql`block_number <= ${upTo.toString()}`} AND block_hash IS NOT NULL AND tx_hash IS NOT NULL AND log_index IS NOT NULL
+        FROM payment_transactions WHERE ${settledIn(network, height, upTo)} AND tx_hash IS NOT NULL AND log_index IS NOT NULL
         ORDER BY block_number, log_index`.pipe(
         Effect.orDie,
         Effect.flatMap(decodeLogs),
@@ -169,8 +195,7 @@ export class ChainState extends Effect.Service<ChainState>()("billing/ChainState
     /** The distinct blocks (height and hash) seen or confirmed payments are recorded in, in (height, upTo]. */
     const settledBlocks = (network: string, height: bigint, upTo: bigint) =>
       sql`SELECT DISTINCT block_number::text AS block_number, block_hash FROM payment_transactions
-        WHERE network = ${network} AND status IN ('seen', 'confirmed') AND block_number > ${height.toString()}
-          AND block_number <= ${upTo.toString()} AND block_hash IS NOT NULL`.pipe(
+        WHERE ${settledIn(network, height, upTo)}`.pipe(
         Effect.orDie,
         Effect.flatMap(decodeBlocks),
         Effect.map((rows) => rows.map((r): Cursor => ({ blockNumber: r.block_number, blockHash: r.block_hash })))
@@ -188,6 +213,6 @@ export class ChainState extends Effect.Service<ChainState>()("billing/ChainState
     const trim = (network: string, below: bigint) =>
       sql`DELETE FROM chain_blocks WHERE network = ${network} AND block_number < ${below.toString()}`.pipe(Effect.orDie, Effect.asVoid)
 
-    return { cursor, advance, commitRange, witness, blocksBelow, logsAbove, paymentLogsAbove, settledBlocks, rewind, trim } as const
+    return { cursor, advance, commitRange, witness, holdingCursors, blocksBelow, logsAbove, paymentLogsAbove, settledBlocks, rewind, trim } as const
   })
 }) {}

@@ -34,8 +34,12 @@ export const confirmBatch = (
   sql: SqlClient.SqlClient,
   rpc: Rpc,
   check: (target: Target, view: ChainView) => Effect.Effect<Checked, ConfirmationError>,
-  /** Blocks the checks will ask for besides their receipts' (read before the transaction too). */
-  heights: (targets: ReadonlyArray<Target>) => Effect.Effect<ReadonlyArray<Height>> = () => Effect.succeed([])
+  options: {
+    /** Blocks the checks will ask for besides their receipts' (read before the transaction too). */
+    readonly heights?: (targets: ReadonlyArray<Target>) => Effect.Effect<ReadonlyArray<Height>>
+    /** Wraps the checks inside the transaction, outside their savepoints (locks the whole batch holds). */
+    readonly hold?: (targets: ReadonlyArray<Target>) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  } = {}
 ) =>
 (
   entries: ReadonlyArray<Either.Either<Target, ConfirmationError>>,
@@ -46,7 +50,8 @@ export const confirmBatch = (
     const targets = entries.flatMap((e) => (Either.isRight(e) ? [e.right] : []))
     const deferred: Array<Effect.Effect<void>> = []
     const wanted = targets.map((t) => ({ network: t.hint.contract.network, txHash: t.hint.txHash }))
-    const view = yield* prefetchedView(rpc, wanted, deferred, yield* heights(targets))
+    const view = yield* prefetchedView(rpc, wanted, deferred, options.heights === undefined ? [] : yield* options.heights(targets))
+    const hold = options.hold?.(targets) ?? ((self) => self)
     const failed = (e: ConfirmationError): ItemResult => Exit.fail(e)
 
     const traced = (i: number) => traces[i] ?? ((effect) => effect)
@@ -56,7 +61,7 @@ export const confirmBatch = (
       ))
     // each check's own transaction is a savepoint in the batch's (a typed failure leaves no partial writes); their
     // append-only rows (audit, notifications, outcomes, outbox) are a few multi-row statements at the end
-    const together = yield* sql.withTransaction(collected(sql)(checks)).pipe(Effect.exit)
+    const together = yield* sql.withTransaction(collected(sql)(hold(checks))).pipe(Effect.exit)
     if (Exit.isSuccess(together)) {
       yield* Effect.forEach(deferred, (effect) => effect, { discard: true })
       return { results: together.value, heads: view.heads }

@@ -17,6 +17,7 @@ import {
 import { type PaymentRow, Payments } from "./Payments.ts"
 import { Rpc } from "./Rpc.ts"
 import type { RpcError, UnknownNetwork } from "./RpcError.ts"
+import { ChainState } from "./ChainState.ts"
 import { Settlement } from "./Settlement.ts"
 import { type ChainView, directView } from "./ChainView.ts"
 import { confirmBatch, type Target, type Tracing } from "./ConfirmBatch.ts"
@@ -66,6 +67,7 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
     const rpc = yield* Rpc
     const payments = yield* Payments
     const settlement = yield* Settlement
+    const chainState = yield* ChainState
 
     const paymentFor = (orderId: string) =>
       Effect.flatMap(payments.byOrderId(orderId), Option.match({
@@ -340,7 +342,10 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
         return messages.map((m) => Either.map(found.get(key(m))!, (c) => target(m, c)))
       })
     const checkTarget = (t: Target, view?: ChainView) => check(t.hint, t.removed, view)
-    const batch = confirmBatch(sql, rpc, checkTarget, recordedHeights)
+    const batch = confirmBatch(sql, rpc, checkTarget, {
+      heights: recordedHeights,
+      hold: (targets) => chainState.holdingCursors(targets.map((t) => t.hint.contract.network))
+    })
 
     /** A relayer's webhook. */
     const webhook = (q: QueuedWebhook) => Effect.flatMap(registered(q.event.contract), (c) => checkTarget(webhookTarget(q, c)))
@@ -362,5 +367,5 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
 
     return { webhook, chainEvent, webhooks, chainEvents, recheck } as const
   }),
-  dependencies: [Contracts.Default, Payments.Default, Settlement.Default]
+  dependencies: [Contracts.Default, Payments.Default, Settlement.Default, ChainState.Default]
 }) {}

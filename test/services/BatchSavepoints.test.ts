@@ -4,16 +4,18 @@
  */
 import { SqlClient } from "@effect/sql"
 import { assert, layer } from "@effect/vitest"
-import { Data, Effect, Layer } from "effect"
+import { Context, Data, Effect, Either, Layer, Redacted } from "effect"
+import { PgClient } from "@effect/sql-pg"
 import { Audit } from "../../services/Audit.ts"
 import { collected } from "../../services/BatchWrites.ts"
+import { ChainState } from "../../services/ChainState.ts"
 import { Notifications } from "../../services/Notifications.ts"
 import { transactional } from "../../services/Rows.ts"
-import { TestDatabase } from "../support/database.ts"
+import { TestDatabase, TestDatabaseUrl } from "../support/database.ts"
 
 class NotOurs extends Data.TaggedError("NotOurs")<{}> {}
 
-const Services = Layer.provideMerge(Layer.merge(Audit.Default, Notifications.Default), TestDatabase)
+const Services = Layer.provideMerge(Layer.mergeAll(Audit.Default, Notifications.Default, ChainState.Default), TestDatabase)
 
 layer(Services, { timeout: 60_000 })("units of work inside a batch transaction", (it) => {
   it.effect("a unit failing with a typed error after a write leaves no row; its batch-mates commit", () =>
@@ -59,5 +61,30 @@ layer(Services, { timeout: 60_000 })("units of work inside a batch transaction",
       assert.deepStrictEqual(events.map((e) => e.id), [audits[0]!.id, notes[0]!.id, audits[1]!.id, notes[1]!.id])
       assert.deepStrictEqual(events.map((e) => e.subject.split(".")[0]), ["audit", "notifications", "audit", "notifications"])
       assert.deepStrictEqual(events.map((e) => e.created_at), [audits[0]!, notes[0]!, audits[1]!, notes[1]!].map((r) => r.created_at.toISOString()))
+    }))
+
+  it.effect("a batch holds the listener's cursor from its start to its commit, even when the unit that asked the listener's view rolls back", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const chainState = yield* ChainState
+      yield* sql`INSERT INTO chain_cursors (network, block_number, block_hash) VALUES ('anvil', 5, '0x05')`
+      const log = { blockNumber: 9n, blockHash: "0x09", txHash: "0x01", logIndex: 0 }
+      // what the listener does to move its cursor, from a connection of its own
+      const listener = PgClient.layer({ url: Redacted.make(yield* TestDatabaseUrl), maxConnections: 1 })
+      const listenerCanMove = Effect.flatMap(SqlClient.SqlClient, (other) =>
+        Effect.either(other`SELECT 1 FROM chain_cursors WHERE network = 'anvil' FOR UPDATE NOWAIT`)).pipe(
+          Effect.provide(listener),
+          // outside the batch's transaction (its connection is in the context)
+          Effect.mapInputContext((ctx: Context.Context<never>) => Context.omit(SqlClient.TransactionConnection)(ctx)),
+          Effect.map(Either.isRight)
+        )
+      const unit = transactional(sql)(Effect.zipRight(chainState.witness("anvil", log), Effect.fail(new NotOurs())))
+      const [duringUnheld, duringHeld] = yield* Effect.all([
+        sql.withTransaction(Effect.zipRight(Effect.either(unit), listenerCanMove)),
+        sql.withTransaction(chainState.holdingCursors(["anvil"])(Effect.zipRight(Effect.either(unit), listenerCanMove)))
+      ])
+      assert.isTrue(duringUnheld, "a lock taken in a unit's savepoint went with its rollback")
+      assert.isFalse(duringHeld, "the batch's own lock holds")
+      assert.strictEqual(yield* chainState.holdingCursors(["anvil"])(chainState.witness("anvil", log)), "unscanned")
     }))
 })
