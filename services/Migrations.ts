@@ -1,4 +1,5 @@
-import { FileSystem, Path } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import { Migrator } from "@effect/sql"
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"

@@ -1,4 +1,5 @@
-import { HttpApi, OpenApi } from "@effect/platform"
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as OpenApi from "@effect/platform/OpenApi"
 import { BadRequest, Internal, NotFound, PayloadTooLarge } from "../domain/Errors.ts"
 import { AdminContractsApi, AdminGatewaysApi, AdminPlansApi } from "./Admin/Api.ts"
 import { AdminAuditApi, FinanceAuditApi } from "./Audit/Api.ts"

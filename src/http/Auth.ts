@@ -1,4 +1,5 @@
-import { HttpApiMiddleware, HttpApiSecurity } from "@effect/platform"
+import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
+import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
 import { Context, Effect, Layer, Redacted, Schema } from "effect"
 import { TokenVerifier } from "../../services/TokenVerifier.ts"
 import { Forbidden, Unauthorized, Unavailable } from "../domain/Errors.ts"

@@ -3,7 +3,9 @@
  * is read, and a chunked body is cut off once it passes the limit; both answer 413. The webhook route keeps its
  * own tighter 64 KiB (an inner `withMaxBodySize`).
  */
-import { HttpApiBuilder, HttpIncomingMessage, HttpServerRequest } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { Config, Effect, Option } from "effect"
 import { PayloadTooLarge } from "../domain/Errors.ts"
 import { Api } from "./Api.ts"

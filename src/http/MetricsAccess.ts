@@ -2,7 +2,8 @@
  * Who may scrape /v1/metrics. Metrics describe traffic, payments and providers: outside the embedded devnet they need
  * BILLING_METRICS_TOKEN, or an explicit BILLING_METRICS_PUBLIC=true for a scraper on a private network.
  */
-import { HttpApiMiddleware, HttpApiSecurity } from "@effect/platform"
+import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
+import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
 import { Config, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { Forbidden, Unauthorized } from "../domain/Errors.ts"

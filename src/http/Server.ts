@@ -1,4 +1,7 @@
-import { HttpApiBuilder, HttpApiScalar, type HttpApp, HttpMiddleware, HttpServer } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpServer from "@effect/platform/HttpServer"
 import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Duration, Effect, Layer } from "effect"
@@ -10,6 +13,7 @@ import { AdminAuditLive, FinanceAuditLive } from "./Audit/Http.ts"
 import { AuthLive } from "./Auth.ts"
 import { BodyLimit, isBodyTooLarge, MaxBody, tooLarge } from "./BodyLimit.ts"
 import { CheckoutLive } from "./Checkout/Http.ts"
+import { DocsLive } from "./Docs.ts"
 import { MeLive } from "./Me/Http.ts"
 import { OverviewLive } from "./Overview/Http.ts"
 import { PublicLive } from "./Public/Http.ts"
@@ -73,7 +77,7 @@ const serveWithAccessLog = Layer.unwrapEffect(Effect.map(AccessLogConfig, (on) =
 
 export const serveApi = (port: number) =>
   serveWithAccessLog.pipe(
-    Layer.provide(HttpApiScalar.layer({ path: "/docs" })),
+    Layer.provide(DocsLive),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(ErrorShape),
     Layer.provide(BodyLimit),

@@ -60,6 +60,11 @@ describe("allow/deny matrix", () => {
     Effect.gen(function*() {
       const docs = yield* request("GET", "/docs")
       assert.strictEqual(docs.status, 200)
+      assert.include(String(docs.body), '<script src="/docs/scalar.js">')
+      const script = yield* request("GET", "/docs/scalar.js")
+      assert.strictEqual(script.status, 200)
+      assert.include(script.contentType, "application/javascript")
+      assert.isAbove(String(script.body).length, 1_000_000, "Scalar's standalone script")
       const openapi = yield* request("GET", "/openapi.json")
       assert.strictEqual(openapi.status, 200)
       const text = JSON.stringify(openapi.body)

@@ -2,7 +2,7 @@
  * Every route of the HttpApi definition with who may call it, read from the definition itself (its security
  * middleware), so a route added to `Api` is in the allow/deny matrix without touching the suite.
  */
-import { HttpApi } from "@effect/platform"
+import * as HttpApi from "@effect/platform/HttpApi"
 import { type Either, type ParseResult, Schema } from "effect"
 import { Api } from "../../src/http/Api.ts"
 import { AdminOnly, Authentication, FinanceOpsOnly } from "../../src/http/Auth.ts"

@@ -1,4 +1,6 @@
-import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as OpenApi from "@effect/platform/OpenApi"
 import { AuditPage, AuditParams } from "../../domain/AuditLog.ts"
 import { BadRequest } from "../../domain/Errors.ts"
 import { AdminOnly, FinanceOpsOnly } from "../Auth.ts"

@@ -1,4 +1,4 @@
-import { HttpApiBuilder } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Effect, Layer } from "effect"
 import { Subscriptions } from "../../../services/Subscriptions.ts"
 import { UserBundle } from "../../../services/UserBundle.ts"

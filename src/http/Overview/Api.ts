@@ -1,4 +1,6 @@
-import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as OpenApi from "@effect/platform/OpenApi"
 import { CryptoConfigUpdate, CryptoConfigView } from "../../domain/CryptoConfig.ts"
 import { BadRequest, Conflict, NotFound } from "../../domain/Errors.ts"
 import { Dashboard, Networks, PayoutsPage, PayoutsParams, UserPath } from "../../domain/Overview.ts"

@@ -1,4 +1,4 @@
-import { HttpApiBuilder } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Effect, Layer } from "effect"
 import { CryptoConfig } from "../../../services/CryptoConfig.ts"
 import { Nats } from "../../../services/Nats.ts"

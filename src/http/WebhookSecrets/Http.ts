@@ -1,4 +1,4 @@
-import { HttpApiBuilder } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Effect, Layer } from "effect"
 import { WebhookDirectory } from "../../../services/WebhookDirectory.ts"
 import { type WebhookSecretNotFound, type WebhookSecretRejected, WebhookSecrets } from "../../../services/WebhookSecrets.ts"

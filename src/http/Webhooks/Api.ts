@@ -1,4 +1,6 @@
-import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { WebhookEvent } from "../../domain/Events.ts"
 import { BadRequest, PayloadTooLarge, Unauthorized, Unavailable, UnsupportedMediaType } from "../../domain/Errors.ts"
