@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-old-space-size=256
 // Runs the compiled entry point (npm run build) when there is one; otherwise, or with EVM_BILLING_FROM_SOURCE=1 (the
 // tests: a dist/ left from an earlier build must not stand in for the source under test), loads the TypeScript
 // source through tsx. Either way the program runs in this process, so signals reach it directly.

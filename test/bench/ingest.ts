@@ -11,6 +11,7 @@ import { isolatedEnv, serve, WEBHOOK_SECRET } from "../smoke/harness.ts"
 import { num, runFloor } from "./floors.ts"
 import { cpuTicks, memoryMiB } from "./process.ts"
 import { fmt, ratio, type Row, type Section } from "./report.ts"
+import { START_FLAGS } from "./startup.ts"
 
 export interface IngestFigures {
   readonly reqPerSec: number
@@ -93,7 +94,7 @@ export const ingestSection = (conns: number, secs: number) =>
       const f = yield* Effect.scoped(Effect.gen(function*() {
         const env = yield* isolatedEnv
         const started = performance.now()
-        const service = yield* serve({ ...env, BILLING_ROLES: roles })
+        const service = yield* serve({ ...env, BILLING_ROLES: roles }, START_FLAGS)
         const readyMs = performance.now() - started
         yield* Effect.sleep("2 seconds")
         const idleMiB = memoryMiB(service.pid)

@@ -7,7 +7,8 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Data, Deferred, Effect, Logger, LogLevel, Schedule } from "effect"
 import { spawn } from "node:child_process"
-import { existsSync, realpathSync } from "node:fs"
+import { existsSync, readFileSync, realpathSync } from "node:fs"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { freePort } from "../../src/devnet/Anvil.ts"
 import { childEnv, isolatedEnv, ROOT } from "../smoke/harness.ts"
@@ -19,9 +20,14 @@ export interface StartupFigures {
 }
 
 export const COMPILED_ENTRY = fileURLToPath(new URL("../../dist/src/main.js", import.meta.url))
+/** The node flags `npm start` runs the service with (its heap cap), so the bench measures what production runs. */
+export const START_FLAGS: ReadonlyArray<string> = (() => {
+  const start = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).scripts.start as string
+  return start.match(/ --[a-z-]+=\S+/g)?.map((flag) => flag.trim()) ?? []
+})()
 /** node arguments of each way to run `serve`; tsx in-process (as the bin does), so the figures are one process's. */
 export const Runners = {
-  compiled: [COMPILED_ENTRY, "serve"],
+  compiled: [...START_FLAGS, COMPILED_ENTRY, "serve"],
   tsx: ["--import", "tsx", "src/main.ts", "serve"]
 } as const satisfies Record<string, ReadonlyArray<string>>
 
