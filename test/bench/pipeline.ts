@@ -34,6 +34,16 @@ export interface PipelineOptions {
   /** Webhooks per second of the latency run. */
   readonly rate: number
   readonly secs: number
+  /** A second latency run at a rate below what the pipeline sustains (latency without a queue); 0: none. */
+  readonly steadyRate: number
+}
+
+export interface Latency {
+  readonly rate: number
+  readonly n: number
+  readonly p50: number
+  readonly p99: number
+  readonly max: number
 }
 
 export interface PipelineFigures {
@@ -41,7 +51,8 @@ export interface PipelineFigures {
   readonly paymentsPerSec: number
   readonly floorPaymentsPerSec: number
   readonly ratio: number
-  readonly latency: { readonly rate: number; readonly n: number; readonly p50: number; readonly p99: number; readonly max: number }
+  readonly latency: Latency
+  readonly steadyLatency: Latency | undefined
   readonly peakRssMiB: number
   /** CPU time of this process (service + driver) per payment during (a): robust when other work shares the machine. */
   readonly cpuMsPerPayment: number
@@ -121,6 +132,7 @@ export const pipelineBench = (options: PipelineOptions) =>
     const latencyCount = options.rate * options.secs
     const forThroughput = yield* prepare(app, payer, `t${run}`, options.n)
     const forLatency = yield* prepare(app, payer, `l${run}`, latencyCount)
+    const forSteady = yield* prepare(app, payer, `s${run}`, options.steadyRate * options.secs)
     yield* Effect.logWarning(`prepared ${forThroughput.length} + ${forLatency.length} payments`)
 
     const confirmedAmong = (ids: ReadonlyArray<string>) =>
@@ -168,16 +180,16 @@ export const pipelineBench = (options: PipelineOptions) =>
     yield* Effect.logWarning(`throughput: ${options.n} in ${throughput.seconds.toFixed(2)} s (published in ${throughput.publishedMs.toFixed(0)} ms)`)
 
     // (b) latency at a steady rate: every 10 ms publish the next slice; poll the unconfirmed ones every 5 ms
-    const [latencies, rssB] = yield* sampledRss(Effect.gen(function*() {
+    const latencyAt = (rate: number, paid: ReadonlyArray<Paid>) => Effect.gen(function*() {
       const sentAt = new Map<string, number>()
       const samples: Array<number> = []
-      const perTick = options.rate / 100
+      const perTick = rate / 100
       const start = performance.now()
       const publisher = yield* Effect.fork(Effect.gen(function*() {
         let sent = 0
-        while (sent < forLatency.length) {
-          const due = Math.min(forLatency.length, Math.floor(((performance.now() - start) / 10 + 1) * perTick))
-          const slice = forLatency.slice(sent, due)
+        while (sent < paid.length) {
+          const due = Math.min(paid.length, Math.floor(((performance.now() - start) / 10 + 1) * perTick))
+          const slice = paid.slice(sent, due)
           sent = due
           yield* Effect.forEach(slice, (p) => Effect.zipRight(Effect.sync(() => sentAt.set(p.transactionId, performance.now())), publish(p)), {
             concurrency: "unbounded",
@@ -186,7 +198,7 @@ export const pipelineBench = (options: PipelineOptions) =>
           yield* Effect.sleep("10 millis")
         }
       }))
-      while (samples.length < forLatency.length) {
+      while (samples.length < paid.length) {
         const waiting = [...sentAt.keys()]
         if (waiting.length > 0) {
           const done = yield* confirmedAmong(waiting)
@@ -199,8 +211,11 @@ export const pipelineBench = (options: PipelineOptions) =>
         yield* Effect.sleep("5 millis")
       }
       yield* Fiber.interrupt(publisher)
-      return samples.sort((a, b) => a - b)
-    }))
+      const sorted = samples.sort((a, b) => a - b)
+      return { rate, n: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? Number.NaN } satisfies Latency
+    })
+    const [latency, rssB] = yield* sampledRss(latencyAt(options.rate, forLatency))
+    const steadyLatency = forSteady.length === 0 ? undefined : yield* latencyAt(options.steadyRate, forSteady)
 
     // (c) the floor: the same receipts and writes for the same N
     const file = join(tmpdir(), `g_pipeline_${run}.json`)
@@ -214,7 +229,8 @@ export const pipelineBench = (options: PipelineOptions) =>
       paymentsPerSec,
       floorPaymentsPerSec,
       ratio: paymentsPerSec / floorPaymentsPerSec,
-      latency: { rate: options.rate, n: latencies.length, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1) ?? Number.NaN },
+      latency,
+      steadyLatency,
       peakRssMiB: Math.max(rssA, rssB),
       cpuMsPerPayment: throughput.cpuMsPerPayment,
       othersCpuMsPerPayment: throughput.othersMsPerPayment,
@@ -235,14 +251,16 @@ export const runPipeline = (options: PipelineOptions) =>
   )
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const options = { n: arg("n", 3000), rate: arg("rate", 500), secs: arg("secs", 10) }
+  const options = { n: arg("n", 3000), rate: arg("rate", 500), secs: arg("secs", 10), steadyRate: arg("steady", 100) }
   runPipeline(options).pipe(
     Effect.tap((f) =>
       Effect.sync(() => {
         console.log("| scenario | service | floor | ratio |")
         console.log("| --- | --- | --- | --- |")
         console.log(`| ${f.n} webhooks at once → confirmed | ${f.paymentsPerSec.toFixed(0)} payments/s | ${f.floorPaymentsPerSec.toFixed(0)} payments/s | ${f.ratio.toFixed(2)} |`)
-        console.log(`| steady ${f.latency.rate}/s, received → confirmed (${f.latency.n}) | p50 ${f.latency.p50.toFixed(1)} ms, p99 ${f.latency.p99.toFixed(1)} ms, max ${f.latency.max.toFixed(1)} ms | | |`)
+        for (const l of [f.latency, f.steadyLatency]) {
+          if (l !== undefined) console.log(`| steady ${l.rate}/s, received → confirmed (${l.n}) | p50 ${l.p50.toFixed(1)} ms, p99 ${l.p99.toFixed(1)} ms, max ${l.max.toFixed(1)} ms | | |`)
+        }
         console.log(`\nCPU of this process per payment during (a): ${f.cpuMsPerPayment.toFixed(2)} ms; ${othersText(f)}; machine load average ${loadavg()[0]!.toFixed(1)}`)
         console.log(`peak RSS of this process (service + driver) during (a) and (b): ${f.peakRssMiB} MiB`)
         console.log(JSON.stringify(f))

@@ -3,7 +3,7 @@
  * `npm run build` has run) on the machine's PostgreSQL, NATS and an anvil devnet, beside the bare floor for the same
  * work measured in the same run. Prints the tables and appends them, dated, to docs/benchmarks.md.
  *
- *   npm run bench -- [--only=startup,ingest,pipeline,backfill] [--secs=15] [--conns=50] [--payments=3000] [--rate=500]
+ *   npm run bench -- [--only=startup,ingest,pipeline,backfill] [--secs=15] [--conns=50] [--payments=3000] [--rate=500] [--steady=100]
  *     [--events=100000] [--no-write]
  */
 import { NodeRuntime } from "@effect/platform-node"
@@ -19,12 +19,13 @@ const secs = Number(flag("secs") ?? 15)
 const conns = Number(flag("conns") ?? 50)
 const payments = Number(flag("payments") ?? 3000)
 const rate = Number(flag("rate") ?? 500)
+const steady = Number(flag("steady") ?? 100)
 const events = Number(flag("events") ?? 100_000)
 
 const sections: ReadonlyArray<readonly [string, Effect.Effect<Section, unknown>]> = [
   ["startup", startupSection],
   ["ingest", ingestSection(conns, secs)],
-  ["pipeline", pipelineSection(payments, rate, Math.min(secs, 10))],
+  ["pipeline", pipelineSection(payments, rate, Math.min(secs, 10), steady)],
   ["backfill", backfillSection(events)]
 ]
 

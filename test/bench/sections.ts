@@ -25,13 +25,14 @@ export const startupSection = Effect.gen(function*() {
   } satisfies Section
 })
 
-export const pipelineSection = (n: number, rate: number, secs: number) =>
-  Effect.map(runPipeline({ n, rate, secs }), (f): Section => ({
+export const pipelineSection = (n: number, rate: number, secs: number, steadyRate: number) =>
+  Effect.map(runPipeline({ n, rate, secs, steadyRate }), (f): Section => ({
     title: "Payment pipeline and latency",
     method: `The whole service in the bench process (test harness: fresh database, stream prefix and anvil). ${n} ` +
       "checkouts paid ahead on anvil (many payments per block) and mined deep; (a) throughput: their webhooks " +
       "published at once straight to JetStream, timed until every payment reads confirmed; (b) latency: a steady " +
-      `${rate}/s for ${secs} s of webhooks for deep transactions, received → confirmed per payment. Floor: ` +
+      `${rate}/s for ${secs} s of webhooks for deep transactions, received → confirmed per payment, and the same at ` +
+      `${steadyRate}/s (below what the pipeline sustains: latency without a queue). Floor: ` +
       "bench/floors/g_pipeline.mjs, the same receipt and head reads (JSON-RPC batch) and the same rows written, " +
       "multi-row, one transaction per batch. RSS is the bench process's (service and driver together).",
     rows: [
@@ -41,13 +42,13 @@ export const pipelineSection = (n: number, rate: number, secs: number) =>
         floor: `${fmt(f.floorPaymentsPerSec)} payments/s`,
         ratio: `${ratio(f.paymentsPerSec, f.floorPaymentsPerSec, "≥ 0.5")}; target ≥ 2,000 payments/s`
       },
-      {
-        scenario: `steady ${f.latency.rate}/s, webhook received → confirmed (${f.latency.n} payments)`,
-        service: `p50 ${fmt(f.latency.p50, 1)} ms, p99 ${fmt(f.latency.p99, 1)} ms, max ${fmt(f.latency.max, 1)} ms`,
+      ...[f.latency, ...(f.steadyLatency === undefined ? [] : [f.steadyLatency])].map((l) => ({
+        scenario: `steady ${l.rate}/s, webhook received → confirmed (${l.n} payments)`,
+        service: `p50 ${fmt(l.p50, 1)} ms, p99 ${fmt(l.p99, 1)} ms, max ${fmt(l.max, 1)} ms`,
         floor: "",
-        ratio: "p99 target < 100 ms"
-      },
-      { scenario: "peak RSS through (a) and (b)", service: `${f.peakRssMiB} MiB`, floor: "", ratio: "target < 250 MiB" }
+        ratio: "p99 target < 100 ms at 500/s"
+      })),
+      { scenario: "peak RSS of the bench process (service and driver) through (a) and (b)", service: `${f.peakRssMiB} MiB`, floor: "", ratio: "target < 250 MiB (the service alone)" }
     ]
   }))
 
