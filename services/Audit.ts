@@ -1,11 +1,8 @@
-import { SqlClient } from "@effect/sql"
-import { Effect, Schema } from "effect"
+import { Effect } from "effect"
 import { serviceActor } from "../src/domain/Actor.ts"
 import type { AuditResource } from "../src/domain/AuditLog.ts"
 import type { PaymentStatus } from "../src/domain/Payment.ts"
-import { addAudit, pending } from "./BatchWrites.ts"
 import { Outbox } from "./Outbox.ts"
-import { decodeRow } from "./Rows.ts"
 import { AuditEvents } from "./StreamCodecs.ts"
 
 export interface AuditEntry {
@@ -50,8 +47,6 @@ export const redactSecrets = (value: unknown): unknown => {
   return typeof value === "bigint" ? value.toString() : value
 }
 
-const Inserted = Schema.Struct({ id: Schema.String, created_at: Schema.DateFromSelf })
-const decodeInserted = decodeRow(Inserted)
 
 /**
  * Writes through the caller's SQL transaction, so the row commits or rolls back with the change; the same row is
@@ -59,7 +54,6 @@ const decodeInserted = decodeRow(Inserted)
  */
 export class Audit extends Effect.Service<Audit>()("billing/Audit", {
   effect: Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
     const outbox = yield* Outbox
     const clean = (v: unknown) => (v === undefined ? null : redactSecrets(v))
     const json = (v: unknown) => (v === undefined ? null : JSON.stringify(redactSecrets(v)))
@@ -73,21 +67,16 @@ export class Audit extends Effect.Service<Audit>()("billing/Audit", {
         after: json(entry.after),
         request_id: entry.requestId ?? null
       }
-      const message = (id: string, createdAt: Date) => ({
-          id,
-          actor: entry.actor,
-          action: entry.action,
-          resource: entry.resource,
-          before: clean(entry.before),
-          after: clean(entry.after),
-          request_id: entry.requestId ?? null,
-          created_at: createdAt.toISOString()
-        })
-      const batch = yield* pending
-      if (batch !== undefined) return addAudit(batch, row, (id, at) => outbox.rowOf(AuditEvents, message(id, at)))
-      const [inserted] = yield* sql`INSERT INTO audit_log ${sql.insert(row)} RETURNING id::text AS id, created_at`
-      const { id, created_at } = yield* decodeInserted(inserted)
-      yield* outbox.add(AuditEvents, message(id, created_at))
+      yield* outbox.addRow("audit_log", row, AuditEvents, (id, createdAt) => ({
+        id,
+        actor: entry.actor,
+        action: entry.action,
+        resource: entry.resource,
+        before: clean(entry.before),
+        after: clean(entry.after),
+        request_id: entry.requestId ?? null,
+        created_at: createdAt.toISOString()
+      }))
     })
 
     /** `payment.<to>` on `payment:<id>`, before and after as statuses. */

@@ -9,7 +9,7 @@ export interface OutboxRow {
 /** The outbox row announcing a row whose id and `created_at` are known only once the batch is written. */
 export type Announce = (id: string, createdAt: Date) => Effect.Effect<OutboxRow>
 
-export interface AuditRow {
+export type AuditRow = {
   readonly actor: string
   readonly action: string
   readonly resource: string
@@ -17,19 +17,25 @@ export interface AuditRow {
   readonly after: string | null
   readonly request_id: string | null
 }
-export interface NotificationRow {
+export type NotificationRow = {
   readonly user_id: string
   readonly kind: string
   readonly payload: string
 }
 
-type Announced = { readonly table: "audit_log" | "notifications"; readonly index: number; readonly announce: Announce }
+/** Tables whose rows an outbox event announces with their id and `created_at`. */
+export interface AnnouncedRows {
+  readonly audit_log: AuditRow
+  readonly notifications: NotificationRow
+}
+export type AnnouncedTable = keyof AnnouncedRows
+
+type Announced = { readonly table: AnnouncedTable; readonly index: number; readonly announce: Announce }
 
 /** Append-only rows of a batch, written together before it commits; nothing in the batch reads them back. */
 export interface Pending {
   readonly outbox: Array<OutboxRow | Announced>
-  readonly audit: Array<AuditRow>
-  readonly notifications: Array<NotificationRow>
+  readonly rows: { readonly [T in AnnouncedTable]: Array<AnnouncedRows[T]> }
   /** `processed_events.outcome` of keys the batch claimed. */
   readonly outcomes: Array<{ readonly dedupe_key: string; readonly outcome: string }>
 }
@@ -39,13 +45,10 @@ const collecting = FiberRef.unsafeMake<Pending | undefined>(undefined)
 /** The batch being collected, if the caller runs inside `collected`. */
 export const pending: Effect.Effect<Pending | undefined> = FiberRef.get(collecting)
 
-export const addAudit = (p: Pending, row: AuditRow, announce: Announce) => {
-  p.audit.push(row)
-  p.outbox.push({ table: "audit_log", index: p.audit.length - 1, announce })
-}
-export const addNotification = (p: Pending, row: NotificationRow, announce: Announce) => {
-  p.notifications.push(row)
-  p.outbox.push({ table: "notifications", index: p.notifications.length - 1, announce })
+export const addAnnounced = <T extends AnnouncedTable>(p: Pending, table: T, row: AnnouncedRows[T], announce: Announce) => {
+  const rows: Array<AnnouncedRows[T]> = p.rows[table]
+  rows.push(row)
+  p.outbox.push({ table, index: rows.length - 1, announce })
 }
 
 /**
@@ -55,13 +58,13 @@ export const addNotification = (p: Pending, row: NotificationRow, announce: Anno
 export const undoOnFailure = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.flatMap(pending, (p) => {
     if (p === undefined) return self
-    const mark = [p.outbox.length, p.audit.length, p.notifications.length, p.outcomes.length] as const
+    const mark = [p.outbox.length, p.rows.audit_log.length, p.rows.notifications.length, p.outcomes.length] as const
     return Effect.onExit(self, (exit) =>
       Effect.sync(() => {
         if (Exit.isSuccess(exit)) return
         p.outbox.length = mark[0]
-        p.audit.length = mark[1]
-        p.notifications.length = mark[2]
+        p.rows.audit_log.length = mark[1]
+        p.rows.notifications.length = mark[2]
         p.outcomes.length = mark[3]
       }))
   })
@@ -82,7 +85,7 @@ const chunks = <A>(rows: ReadonlyArray<A>) => Array.from({ length: Math.ceil(row
  */
 export const collected = (sql: SqlClient.SqlClient) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
-    const p: Pending = { outbox: [], audit: [], notifications: [], outcomes: [] }
+    const p: Pending = { outbox: [], rows: { audit_log: [], notifications: [] }, outcomes: [] }
     const a = yield* Effect.locally(self, collecting, p)
     yield* write(sql, p)
     return a
@@ -92,20 +95,21 @@ const write = (sql: SqlClient.SqlClient, p: Pending) =>
   Effect.gen(function*() {
     const ids = { audit_log: [] as ReadonlyArray<string>, notifications: [] as ReadonlyArray<string> }
     let at = new Date(0)
-    if (p.audit.length + p.notifications.length > 0) {
+    const { audit_log: audit, notifications } = p.rows
+    if (audit.length + notifications.length > 0) {
       const [row] = yield* sql`SELECT now() AS at,
-        ARRAY(SELECT nextval(pg_get_serial_sequence('audit_log', 'id'))::text FROM generate_series(1, ${p.audit.length})) AS audit,
-        ARRAY(SELECT nextval(pg_get_serial_sequence('notifications', 'id'))::text FROM generate_series(1, ${p.notifications.length})) AS notifications`
+        ARRAY(SELECT nextval(pg_get_serial_sequence('audit_log', 'id'))::text FROM generate_series(1, ${audit.length})) AS audit,
+        ARRAY(SELECT nextval(pg_get_serial_sequence('notifications', 'id'))::text FROM generate_series(1, ${notifications.length})) AS notifications`
       const reserved = yield* Effect.orDie(decodeReserved(row))
       ids.audit_log = reserved.audit
       ids.notifications = reserved.notifications
       at = reserved.at
     }
     // created_at keeps its default: the transaction's now(), the `at` announced
-    for (const rows of chunks(p.audit.map((r, i) => ({ id: ids.audit_log[i]!, ...r })))) {
+    for (const rows of chunks(audit.map((r, i) => ({ id: ids.audit_log[i]!, ...r })))) {
       yield* sql`INSERT INTO audit_log ${sql.insert(rows)}`
     }
-    for (const rows of chunks(p.notifications.map((r, i) => ({ id: ids.notifications[i]!, ...r })))) {
+    for (const rows of chunks(notifications.map((r, i) => ({ id: ids.notifications[i]!, ...r })))) {
       yield* sql`INSERT INTO notifications ${sql.insert(rows)}`
     }
     for (const rows of chunks(p.outcomes)) {

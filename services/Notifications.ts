@@ -1,10 +1,7 @@
-import { SqlClient } from "@effect/sql"
-import { Config, Effect, Option, Schema } from "effect"
+import { Config, Effect, Option } from "effect"
 import { redactSecrets } from "./Audit.ts"
-import { addNotification, pending } from "./BatchWrites.ts"
 import { Outbox } from "./Outbox.ts"
 import { NotificationEvents } from "./StreamCodecs.ts"
-import { decodeRow } from "./Rows.ts"
 
 export const FinanceOpsUser = Config.option(Config.string("APP_BILLING_FINANCE_OPS_USER_ID"))
 
@@ -153,8 +150,6 @@ export const render = (template: Template, payload: Readonly<Record<string, unkn
   return { title: fill(template.title), body: fill(template.body), missing } as const
 }
 
-const Inserted = Schema.Struct({ id: Schema.String, created_at: Schema.DateFromSelf })
-const decodeInserted = decodeRow(Inserted)
 
 /**
  * Notifications are rows written in the caller's SQL transaction, so they exist exactly when the change does;
@@ -162,7 +157,6 @@ const decodeInserted = decodeRow(Inserted)
  */
 export class Notifications extends Effect.Service<Notifications>()("billing/Notifications", {
   effect: Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
     const outbox = yield* Outbox
     const financeOps = yield* FinanceOpsUser
 
@@ -175,7 +169,7 @@ export class Notifications extends Effect.Service<Notifications>()("billing/Noti
         const data = redactSecrets(payload)
         const stored = JSON.stringify({ ...(data as Record<string, unknown>), title: text.title, body: text.body })
         const row = { user_id: userId, kind, payload: stored }
-        const message = (id: string, createdAt: Date) => ({
+        yield* outbox.addRow("notifications", row, NotificationEvents, (id, createdAt) => ({
           id,
           user_id: userId,
           audience,
@@ -184,12 +178,7 @@ export class Notifications extends Effect.Service<Notifications>()("billing/Noti
           body: text.body,
           data,
           created_at: createdAt.toISOString()
-        })
-        const batch = yield* pending
-        if (batch !== undefined) return addNotification(batch, row, (id, at) => outbox.rowOf(NotificationEvents, message(id, at)))
-        const [inserted] = yield* sql`INSERT INTO notifications ${sql.insert(row)} RETURNING id::text AS id, created_at`
-        const { id, created_at } = yield* decodeInserted(inserted)
-        yield* outbox.add(NotificationEvents, message(id, created_at))
+        }))
       }).pipe(Effect.withSpan("Notifications.write", { attributes: { audience, kind } }))
 
     /** To the user; `kind` picks the template. */

@@ -1,8 +1,10 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Schema } from "effect"
-import { type OutboxRow, pending } from "./BatchWrites.ts"
-import { decodeIds } from "./Rows.ts"
+import { addAnnounced, type AnnouncedRows, type AnnouncedTable, type OutboxRow, pending } from "./BatchWrites.ts"
+import { decodeIds, decodeRow } from "./Rows.ts"
 import type { EventCodec } from "./StreamCodecs.ts"
+
+const decodeInserted = decodeRow(Schema.Struct({ id: Schema.String, created_at: Schema.DateFromSelf }))
 
 /**
  * Events to publish, written through the caller's SQL transaction: they exist exactly when the change commits.
@@ -31,6 +33,18 @@ export class Outbox extends Effect.Service<Outbox>()("billing/Outbox", {
       if (batch === undefined) return yield* Effect.asVoid(enqueue(codec, message))
       batch.outbox.push(yield* rowOf(codec, message))
     })
-    return { enqueue, add, rowOf } as const
+    /**
+     * A row of `table` and the event announcing it, which carries the row's id and `created_at`: inserted now, or
+     * inside a batch both collected and written at its end (BatchWrites).
+     */
+    const addRow = <T extends AnnouncedTable, A, I>(table: T, row: AnnouncedRows[T], codec: EventCodec<A, I>, message: (id: string, createdAt: Date) => A) =>
+      Effect.gen(function*() {
+        const batch = yield* pending
+        if (batch !== undefined) return addAnnounced(batch, table, row, (id, at) => rowOf(codec, message(id, at)))
+        const [inserted] = yield* sql`INSERT INTO ${sql(table)} ${sql.insert(row)} RETURNING id::text AS id, created_at`
+        const { id, created_at } = yield* decodeInserted(inserted)
+        yield* add(codec, message(id, created_at))
+      })
+    return { enqueue, add, addRow } as const
   })
 }) {}
