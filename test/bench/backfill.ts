@@ -16,6 +16,7 @@ import * as Subjects from "../../services/Subjects.ts"
 import { burstChain, burstDatabase } from "../support/mintedBurst.ts"
 import { floorFull, floorGetLogsDecode, floorGetLogsDecodeInsert } from "./backfillFloors.ts"
 import { runNode } from "./process.ts"
+import { START_FLAGS } from "./startup.ts"
 
 export interface BackfillOptions {
   readonly events: number
@@ -46,7 +47,8 @@ const ListenerFigures = Schema.parseJson(Schema.Struct({ seconds: Schema.Number,
 const runListener = (env: Record<string, string>) => {
   const profile = process.env["BACKFILL_CPU_PROF"]
   const flags = profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profile}`]
-  return runNode([...flags, "--import", "tsx", LISTENER], { env: { ...process.env, ...env } }).pipe(
+  // npm start's node flags (its heap cap): the listener runs as the service would
+  return runNode([...START_FLAGS, ...flags, "--import", "tsx", LISTENER], { env: { ...process.env, ...env } }).pipe(
     Effect.flatMap(({ code, err, last, out }) => {
       if (process.env["BACKFILL_DEBUG"] === "1") console.error(out, err)
       if (code !== 0 || last === undefined) return Effect.fail(new Error(`listener exited ${code}: ${(err || out).slice(-1500)}`))
