@@ -24,8 +24,8 @@ export interface BatchResult {
 }
 
 /**
- * A batch of events confirmed together: their chain reads made together before any SQL (ChainView), then every check in ONE SQL
- * transaction, so a batch costs one commit instead of one per payment. A defect or SQL failure anywhere rolls the
+ * A batch of events confirmed together: their chain reads made together before any SQL (ChainView), then every check
+ * in ONE SQL transaction, so a batch costs one commit instead of one per payment. A defect or SQL failure anywhere rolls the
  * whole batch back and each event is then checked alone, in its own transactions, so a poison event fails by itself.
  * An event's own typed failure (not found, not ours) is its result and does not fail the batch: its writes were in a
  * savepoint of their own (Rows.transactional), so they are rolled back alone.

@@ -177,8 +177,8 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
               ...(p.block_number === null ? {} : { until: deepAt(network, p.block_number, net.confirmations) })
             })
           }
-          // The transaction is on chain again (its receipt read after the block above would be in a new one): news of
-          // that inclusion comes by itself, and the listener's recheck covers the rest.
+          // The node still has a receipt, in a block that is not canonical (checked above): it is mid-reorg or mined the
+          // transaction again. A new inclusion is news that comes by itself; the listener's recheck covers the rest.
           if (Option.isSome(receipt)) return Checked.Done()
           const outcome = yield* settlement.reverse({
             source: hint.source,
@@ -193,12 +193,12 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
       })
 
     /**
-     * Where the payments that removals name were recorded: the blocks `dropped` compares, read before the batch. Only a
-     * prefetch: a failed read here leaves `dropped` to ask the node itself.
+     * Where the payments that removals name were recorded: the blocks `dropped` compares, read before the batch (a
+     * payment that moved since is read from the node inside, as before).
      */
     const recordedHeights = (targets: ReadonlyArray<Target>) =>
       Effect.forEach(targets.filter((t) => t.removed), (t) =>
-        Effect.map(Effect.orElseSucceed(paymentAt(t.hint.txHash, t.hint.logIndex), Option.none), (p) =>
+        Effect.map(paymentAt(t.hint.txHash, t.hint.logIndex), (p) =>
           Option.match(Option.flatMap(p, (row) => Option.fromNullable(row.block_number)), {
             onNone: () => [],
             onSome: (blockNumber) => [{ network: t.hint.contract.network, blockNumber }]
