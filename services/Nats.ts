@@ -10,7 +10,7 @@ import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager } fro
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream"
 import { connect, headers as natsHeaders } from "@nats-io/transport-node"
 import type { MsgHdrs, NatsConnection, Status } from "@nats-io/transport-node"
-import { Config, Data, Effect, Layer, LogLevel, Schema } from "effect"
+import { Config, Data, Effect, Either, Layer, LogLevel, Schema } from "effect"
 import type { StreamCodec } from "./StreamCodecs.ts"
 import * as Subjects from "./Subjects.ts"
 import { StreamLimits, streamConfigs, type StreamSettings } from "./StreamLimits.ts"
@@ -209,6 +209,19 @@ export const make = Effect.fn("Nats.make")(function*(settings: NatsSettings) {
       Effect.withSpan("Nats.publishMessages", { attributes: { messages: messages.length } })
     )
 
+  /**
+   * Raw messages published together, submitted in the given order on the one connection (so stored in that order
+   * unless one fails), every ack awaited; each message's own result. For callers that must know which went out.
+   */
+  const publishEach = (messages: ReadonlyArray<{ readonly subject: string; readonly data: Uint8Array; readonly msgId: string }>) =>
+    Effect.promise((): Promise<ReadonlyArray<Either.Either<Published, NatsError>>> =>
+      Promise.all(messages.map(({ data, msgId, subject }) =>
+        js.publish(subject, data, { msgID: msgId }).then(
+          (ack) => Either.right({ seq: ack.seq, duplicate: ack.duplicate }),
+          (cause: unknown) => Either.left(new NatsError({ operation: `publish(${subject})`, cause }))
+        )))
+    ).pipe(Effect.withSpan("Nats.publishEach", { attributes: { messages: messages.length }, captureStackTrace: false }))
+
   /** The connected server's `max_payload` (NATS's default 1 MiB until the server told it). */
   const maxPayload: Effect.Effect<number> = Effect.sync(() => nc.info?.max_payload ?? 1024 * 1024)
 
@@ -237,7 +250,7 @@ export const make = Effect.fn("Nats.make")(function*(settings: NatsSettings) {
       }))
     })
 
-  return { subjects, js, jsm, use, publish, publishMessage, publishMessages, maxPayload, ping, signal, onSignal } as const
+  return { subjects, js, jsm, use, publish, publishEach, publishMessage, publishMessages, maxPayload, ping, signal, onSignal } as const
 })
 
 export class Nats extends Effect.Service<Nats>()("billing/Nats", {

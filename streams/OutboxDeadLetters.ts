@@ -16,9 +16,8 @@ export const outboxDeadLetteredTotal = Metric.counter("billing_outbox_dead_lette
   incremental: true
 })
 
-/** What became of one row in a pass. */
+/** What became of a row whose publish failed or was refused. */
 export type Step = Data.TaggedEnum<{
-  Sent: {}
   DeadLettered: {}
   /** The pass stops here: the failure is NATS's, not the row's. */
   Stop: { readonly error: NatsError }

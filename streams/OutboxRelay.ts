@@ -3,8 +3,8 @@
  * and marks them sent.
  *
  * One pass locks a batch of pending rows in id order (`FOR UPDATE SKIP LOCKED`: several instances share the work
- * without waiting on each other), publishes each to `nats.subjects.event(row.subject)` with `Nats-Msg-Id` =
- * `outbox:<id>`, marks the published ones sent and commits. So:
+ * without waiting on each other), publishes them together (in id order, every ack awaited) to
+ * `nats.subjects.event(row.subject)` with `Nats-Msg-Id` = `outbox:<id>`, marks the published ones sent and commits. So:
  * - a crash after the change committed and before the publish loses nothing: the rows stay unsent;
  * - a crash after the publish and before the mark publishes nothing twice: the row is published again with the
  *   same msg id, which the EVENTS stream drops within its duplicate window (1 hour);
@@ -72,10 +72,7 @@ export const makeOutboxRelay = Effect.gen(function*() {
   const nats = yield* Nats
   const config = yield* OutboxRelayConfig
 
-  const publish = (row: Row) =>
-    nats.publish(nats.subjects.event(row.subject), encoder.encode(row.payload), { msgId: outboxMsgId(row.id) }).pipe(
-      Effect.tap((ack) => Metric.increment(Metric.tagged(outboxPublishedTotal, "duplicate", String(ack.duplicate))))
-    )
+  const published = (duplicate: boolean) => Metric.increment(Metric.tagged(outboxPublishedTotal, "duplicate", String(duplicate)))
 
   /** Whether the EVENTS stream answers: a refusal it keeps giving for one row is then that row's. */
   const streamAnswers = nats.use("streams.info(events)", ({ jsm }) => jsm.streams.info(nats.subjects.streams.events)).pipe(
@@ -85,49 +82,57 @@ export const makeOutboxRelay = Effect.gen(function*() {
 
   const deadLetters = yield* OutboxDeadLetters
 
-  /** Publishes one row, or sets it aside; `stop` ends the pass (the failure is not the row's). */
-  const step = (row: Row, maxPayload: number): Effect.Effect<Step, SqlError> =>
+  /** A row whose publish failed: set aside when the failure is the row's; `stop` ends the pass (it is not the row's). */
+  const failed = (row: Row, error: NatsError): Effect.Effect<Step, SqlError> =>
     Effect.gen(function*() {
-      const subject = nats.subjects.event(row.subject)
-      const refused = precheck(
-        { subject, payloadBytes: encoder.encode(row.payload).byteLength },
-        { maxPayload, streamSubjects: nats.subjects.streamSubjects.events }
-      )
-      if (refused !== undefined) return yield* deadLetters.setAside(row, refused, row.attempts)
-      const result = yield* Effect.either(publish(row))
-      if (Either.isRight(result)) return Step.Sent()
-      const verdict = classify(result.left.cause)
+      const verdict = classify(error.cause)
       switch (verdict._tag) {
         case "Row":
           return yield* deadLetters.setAside(row, verdict, row.attempts + 1)
         case "Transient":
-          return Step.Stop({ error: result.left })
+          return Step.Stop({ error })
         case "Suspect": {
-          if (!(yield* streamAnswers)) return Step.Stop({ error: result.left })
+          if (!(yield* streamAnswers)) return Step.Stop({ error })
           const attempts = row.attempts + 1
           if (attempts >= config.maxAttempts) {
             return yield* deadLetters.setAside(row, Verdict.Row({ reason: "publish_refused", detail: verdict.detail }), attempts)
           }
           yield* sql`UPDATE outbox SET attempts = ${attempts}, last_error = ${verdict.detail.slice(0, 1000)} WHERE id = ${row.id}`
-          return Step.Stop({ error: result.left })
+          return Step.Stop({ error })
         }
       }
     })
 
-  /** One batch in one SQL transaction; the number of rows it published, or the NATS error that stopped it. */
+  /**
+   * One batch in one SQL transaction; the number of rows it published, or the NATS error that stopped it. Rows NATS
+   * can never take are set aside first; the rest are published together, in id order on the one connection, and each
+   * row's result is then taken in id order: after the first failure that stops the pass, the failed rows wait for the
+   * retry (the ones that went out are marked).
+   */
   const batch = sql.withTransaction(Effect.gen(function*() {
     const rows = yield* sql`SELECT id::text AS id, subject, payload::text AS payload, attempts, created_at FROM outbox
       WHERE sent_at IS NULL AND dead_lettered_at IS NULL ORDER BY outbox.id LIMIT ${config.batchSize}
       FOR UPDATE SKIP LOCKED`.pipe(Effect.flatMap(decode))
     const maxPayload = yield* nats.maxPayload
+    const outgoing: Array<{ readonly row: Row; readonly subject: string; readonly data: Uint8Array }> = []
+    for (const row of rows) {
+      const subject = nats.subjects.event(row.subject)
+      const data = encoder.encode(row.payload)
+      const refused = precheck({ subject, payloadBytes: data.byteLength }, { maxPayload, streamSubjects: nats.subjects.streamSubjects.events })
+      if (refused === undefined) outgoing.push({ row, subject, data })
+      else yield* deadLetters.setAside(row, refused, row.attempts)
+    }
+    const results = yield* nats.publishEach(outgoing.map(({ data, row, subject }) => ({ subject, data, msgId: outboxMsgId(row.id) })))
     const sent: Array<string> = []
     let failure: NatsError | undefined
-    for (const row of rows) {
-      const outcome = yield* step(row, maxPayload)
-      if (outcome._tag === "Sent") sent.push(row.id)
-      if (outcome._tag === "Stop") {
-        failure = outcome.error
-        break
+    for (const [i, { row }] of outgoing.entries()) {
+      const result = results[i]!
+      if (Either.isRight(result)) {
+        sent.push(row.id)
+        yield* published(result.right.duplicate)
+      } else if (failure === undefined) {
+        const outcome = yield* failed(row, result.left)
+        if (outcome._tag === "Stop") failure = outcome.error
       }
     }
     if (sent.length > 0) yield* sql`UPDATE outbox SET sent_at = now() WHERE id IN ${sql.in(sent)}`

@@ -58,6 +58,8 @@ export interface PipelineFigures {
   readonly cpuMsPerPayment: number
   /** CPU per payment of the machine's PostgreSQL, nats-server and anvil processes during (a). */
   readonly othersCpuMsPerPayment: Readonly<Record<string, number>>
+  /** Outbox rows not yet published when (a) ended. */
+  readonly outboxBacklog: number
   /** Rows one confirmation wrote, per table (the floor writes the same). */
   readonly rowsPerPayment: string
 }
@@ -172,7 +174,9 @@ export const pipelineBench = (options: PipelineOptions) =>
       const othersMsPerPayment = Object.fromEntries(OTHERS.map((c) => [c, ((others1[c]! - others0[c]!) * 10) / ids.length]))
       // the phase's window on the monotonic clock, to cut a --cpu-prof profile to it
       if (process.env["PIPELINE_PROFILE_WINDOW"] !== undefined) console.log(`profile window ${window0} ${process.hrtime.bigint() / 1000n}`)
-      return { seconds, publishedMs: published, cpuMsPerPayment, othersMsPerPayment }
+      // events still to publish when the last payment confirmed: work the window did not pay for
+      const [unsent] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM outbox WHERE sent_at IS NULL AND dead_lettered_at IS NULL`.pipe(Effect.orDie)
+      return { seconds, publishedMs: published, cpuMsPerPayment, othersMsPerPayment, outboxBacklog: unsent?.n ?? 0 }
     }))
     const after = yield* rowCounts
     // rows one confirmation writes, for the floor to write the same
@@ -234,6 +238,7 @@ export const pipelineBench = (options: PipelineOptions) =>
       peakRssMiB: Math.max(rssA, rssB),
       cpuMsPerPayment: throughput.cpuMsPerPayment,
       othersCpuMsPerPayment: throughput.othersMsPerPayment,
+      outboxBacklog: throughput.outboxBacklog,
       rowsPerPayment: rows
     } satisfies PipelineFigures
   })
@@ -261,7 +266,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
         for (const l of [f.latency, f.steadyLatency]) {
           if (l !== undefined) console.log(`| steady ${l.rate}/s, received → confirmed (${l.n}) | p50 ${l.p50.toFixed(1)} ms, p99 ${l.p99.toFixed(1)} ms, max ${l.max.toFixed(1)} ms | | |`)
         }
-        console.log(`\nCPU of this process per payment during (a): ${f.cpuMsPerPayment.toFixed(2)} ms; ${othersText(f)}; machine load average ${loadavg()[0]!.toFixed(1)}`)
+        console.log(`\nCPU of this process per payment during (a): ${f.cpuMsPerPayment.toFixed(2)} ms; ${othersText(f)}; outbox rows unsent at its end: ${f.outboxBacklog}; machine load average ${loadavg()[0]!.toFixed(1)}`)
         console.log(`peak RSS of this process (service + driver) during (a) and (b): ${f.peakRssMiB} MiB`)
         console.log(JSON.stringify(f))
       })

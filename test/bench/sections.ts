@@ -38,7 +38,7 @@ export const pipelineSection = (n: number, rate: number, secs: number, steadyRat
     rows: [
       {
         scenario: `${f.n} webhooks at once → confirmed`,
-        service: `${fmt(f.paymentsPerSec)} payments/s; CPU per payment: bench process (service + driver) ${f.cpuMsPerPayment.toFixed(2)} ms, ${othersText(f)}; rows per payment: ${f.rowsPerPayment}`,
+        service: `${fmt(f.paymentsPerSec)} payments/s; CPU per payment: bench process (service + driver) ${f.cpuMsPerPayment.toFixed(2)} ms, ${othersText(f)}; outbox rows unsent at the end: ${f.outboxBacklog}; rows per payment: ${f.rowsPerPayment}`,
         floor: `${fmt(f.floorPaymentsPerSec)} payments/s`,
         ratio: `${ratio(f.paymentsPerSec, f.floorPaymentsPerSec, "≥ 0.5")}; target ≥ 2,000 payments/s`
       },
