@@ -69,11 +69,14 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
     const settlement = yield* Settlement
     const chainState = yield* ChainState
 
-    const paymentFor = (orderId: string) =>
-      Effect.flatMap(payments.byOrderId(orderId), Option.match({
+    const found = (orderId: string) =>
+      Option.match({
         onNone: () => Effect.fail(ConfirmationError.permanent(`no checkout has order id ${orderId}`)),
         onSome: (p: PaymentRow) => Effect.succeed(p)
-      }))
+      })
+    const paymentFor = (orderId: string) => Effect.flatMap(payments.byOrderId(orderId), found(orderId))
+    /** Locked in the batch's transaction (Settlement.settleMint then reads it no more). */
+    const lockedPaymentFor = (orderId: string) => Effect.flatMap(Effect.orDie(payments.lockByOrderId(orderId)), found(orderId))
     /** The order whose log this is: the transaction hash alone may name several. */
     const paymentAt = (txHash: string, logIndex: number) =>
       payments.findOne(sql.and([sql`t.tx_hash = ${txHash.toLowerCase()}`, sql`t.log_index = ${logIndex}`]))
@@ -229,7 +232,7 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
         if (named === undefined) return yield* ConfirmationError.permanent(`no log of contract ${contract.slug} at index ${hint.logIndex}`)
         const { decoded, log } = named
         if (Option.isNone(decoded)) return yield* ConfirmationError.permanent("log is neither Minted nor Burned")
-        const payment = yield* paymentFor(decoded.value.args.orderId)
+        const payment = yield* lockedPaymentFor(decoded.value.args.orderId)
         // The payment's own chain id, never the current config's: its keys must not move if the config ever does.
         // Keyed per inclusion (block hash): the same transaction mined again after a reorg is news, not a duplicate.
         const dedupeKey = `${payment.chain_id}:${receipt.transactionHash}:${log.logIndex}:${receipt.blockHash}`
@@ -278,6 +281,7 @@ export class PaymentConfirmation extends Effect.Service<PaymentConfirmation>()("
           dedupeKey,
           source: hint.source,
           paymentId: payment.id,
+          locked: payment,
           verdict,
           log: { ...logRef, network: contract.network, chainId: payment.chain_id, token, amount: minted.amount },
           stillCanonical: Effect.map(rpc.blockIfAny(contract.network, receipt.blockNumber), Option.exists((b) => b.hash === receipt.blockHash))

@@ -111,13 +111,12 @@ export class Payments extends Effect.Service<Payments>()("billing/Payments", {
         Effect.map((rows) => Option.fromNullable(rows[0]))
       )
 
-    /** Locks the row (inside the caller's transaction) and reads it. */
-    const lock = (id: string) =>
+    /** Locks the rows `where` picks (inside the caller's transaction) and reads them. */
+    const locked = (where: Statement.Fragment) =>
       sql`SELECT ${sql.literal(PAYMENT_COLUMNS)} FROM payment_transactions t JOIN plans p ON p.id = t.plan_id
-        WHERE t.id = ${id} FOR UPDATE OF t`.pipe(
-        Effect.flatMap(decodePayments),
-        Effect.flatMap((rows) => rows[0] === undefined ? Effect.dieMessage(`payment ${id} vanished`) : Effect.succeed(rows[0]))
-      )
+        WHERE ${where} FOR UPDATE OF t`.pipe(Effect.flatMap(decodePayments))
+    const lock = (id: string) =>
+      Effect.flatMap(locked(sql`t.id = ${id}`), (rows) => rows[0] === undefined ? Effect.dieMessage(`payment ${id} vanished`) : Effect.succeed(rows[0]))
 
     const transition = Effect.fn("Payments.transition")(function*(t: Transition) {
       const illegal = new IllegalPaymentTransition({ paymentId: t.paymentId, from: t.from, to: t.to })
@@ -145,6 +144,8 @@ export class Payments extends Effect.Service<Payments>()("billing/Payments", {
           onSome: Effect.succeed
         })),
       lock,
+      /** The order's payment, locked (inside the caller's transaction), if there is one. */
+      lockByOrderId: (orderId: string) => Effect.map(locked(sql`t.order_id = ${orderId.toLowerCase()}`), (rows) => Option.fromNullable(rows[0])),
       transition
     } as const
   }),

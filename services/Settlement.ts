@@ -152,6 +152,8 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
       readonly dedupeKey: string
       readonly source: string
       readonly paymentId: string
+      /** The payment's row as the caller read it FOR UPDATE in this transaction; read here otherwise. */
+      readonly locked?: PaymentRow
       readonly log: SettledLog
       readonly verdict: Verdict
       /** Whether the log's block is still the canonical one at its height, asked only when the listener disagrees. */
@@ -163,7 +165,7 @@ export class Settlement extends Effect.Service<Settlement>()("billing/Settlement
       const witnessed = yield* chainState.witness(log.network, log)
       if (witnessed === "absent" && !(yield* args.stillCanonical)) return "stale" as SettleOutcome
       if (!(yield* claim(args.dedupeKey, args.source, args.paymentId))) return "duplicate" as SettleOutcome
-      const payment = yield* lock(args.paymentId)
+      const payment = args.locked ?? (yield* lock(args.paymentId))
       // The same transfer of this order again (a reorg moved it to another block or log index): its money is posted;
       // post nothing. Per order: other orders of the same transaction have logs of their own.
       const sameTransfer = payment.order_id === log.orderId.toLowerCase() && payment.tx_hash?.toLowerCase() === log.txHash.toLowerCase()
