@@ -50,18 +50,20 @@ export class Ledger extends Effect.Service<Ledger>()("billing/Ledger", {
     }) {
       const postings = tx.postings.filter((p) => p.amount !== 0n)
       if (!isBalanced(postings)) return yield* Effect.die(new UnbalancedLedgerTransaction(`ledger transaction ${tx.id} does not balance`))
-      const inserted = yield* sql`INSERT INTO ledger_transactions (id, payment_id, kind)
-        VALUES (${tx.id}, ${tx.paymentId}, ${tx.kind}) ON CONFLICT (id) DO NOTHING RETURNING id`
-      if (inserted.length === 0) return false
-      // Nothing moved (a zero-amount transfer): the transaction is kept, with no postings.
-      if (postings.length === 0) return true
-      yield* sql`INSERT INTO ledger_postings ${sql.insert(postings.map((p) => ({
-        ledger_transaction_id: tx.id,
-        account: p.account,
-        asset: p.asset,
-        amount: p.amount.toString()
-      })))}`
-      return true
+      // One statement: the postings go in only with a transaction row that is new. Nothing moved (a zero-amount
+      // transfer): the transaction is kept, with no postings.
+      const inserted = yield* sql`WITH t AS (
+          INSERT INTO ledger_transactions (id, payment_id, kind) VALUES (${tx.id}, ${tx.paymentId}, ${tx.kind})
+          ON CONFLICT (id) DO NOTHING RETURNING id
+        ), p AS (
+          INSERT INTO ledger_postings (ledger_transaction_id, account, asset, amount)
+          SELECT t.id, v.account, v.asset, v.amount FROM t,
+            unnest(${postings.map((p) => p.account)}::text[], ${postings.map((p) => p.asset)}::text[],
+              ${postings.map((p) => p.amount.toString())}::numeric[]) WITH ORDINALITY AS v(account, asset, amount, n)
+          ORDER BY v.n
+        )
+        SELECT id FROM t`.pipe(Effect.flatMap(decodeIds))
+      return inserted.length > 0
     })
 
     const postingsOf = (ledgerTransactionId: string) =>
