@@ -114,13 +114,6 @@ export class ChainState extends Effect.Service<ChainState>()("billing/ChainState
     }
 
     /**
-     * What the listener's committed view says of a log, with its cursor share-locked to the end of the caller's
-     * transaction (the listener can neither move past the block nor rewind over it until the caller commits):
-     * `unscanned` when it has not scanned the block yet, or remembers nothing that old; `recorded` when it recorded
-     * this log in this very block; `absent` when it scanned the block and did not (the log's block was replaced, or
-     * its contract was not watched then).
-     */
-    /**
      * Runs `self` (a batch, inside its SQL transaction and outside the savepoints of its units) with the cursors of
      * `networks` share-locked once, in one statement: a lock taken inside a unit's savepoint goes if the unit rolls back,
      * one taken here holds until the batch commits, so each witness needs only its own read of what the listener saw.
@@ -136,6 +129,13 @@ export class ChainState extends Effect.Service<ChainState>()("billing/ChainState
         return yield* Effect.locally(self, heldCursors, held)
       })
 
+    /**
+     * What the listener's committed view says of a log, with its cursor share-locked to the end of the caller's
+     * transaction (the listener can neither move past the block nor rewind over it until the caller commits):
+     * `unscanned` when it has not scanned the block yet, or remembers nothing that old; `recorded` when it recorded
+     * this log in this very block; `absent` when it scanned the block and did not (the log's block was replaced, or
+     * its contract was not watched then).
+     */
     const witness = (network: string, log: { readonly blockNumber: bigint; readonly blockHash: string; readonly txHash: string; readonly logIndex: number }) =>
       Effect.gen(function*() {
         const held = yield* FiberRef.get(heldCursors)
