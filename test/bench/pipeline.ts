@@ -1,11 +1,13 @@
 /**
- * Payment pipeline bench (issue 9, items 3 and 4): the whole service in this process (the test harness: own database,
- * stream prefix and anvil), N checkouts paid ahead of time by MultiPayer (many payments per block) and mined deep.
+ * Payment pipeline bench (issue 9, items 3, 4 and 6): the compiled service as its own process (as `npm start` runs it)
+ * on the test harness's database, stream prefix and anvil; the harness in this process serves only the API the driver
+ * prepares with. N checkouts paid ahead of time by MultiPayer (many payments per block) and mined deep.
  * (a) throughput: N webhooks published at once straight to JetStream, timed until all are confirmed (SQL count);
  * (b) latency: a steady `rate`/s of webhooks for deep transactions, received → confirmed per payment (SQL poll);
  * (c) the floor in the same run: bench/floors/g_pipeline.mjs, the same receipts + head reads (JSON-RPC batch) and
  * the same rows written, multi-row, one transaction per batch.
- *   npx tsx test/bench/pipeline.ts [--n=3000] [--rate=500] [--secs=10]
+ * `npm run build` first. BENCH_SERVICE_FLAGS adds node flags to the service (`--cpu-prof --cpu-prof-dir=/tmp/pprof`).
+ *   npx tsx test/bench/pipeline.ts [--n=3000] [--rate=500] [--secs=10] [--steady=100]
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
@@ -23,7 +25,8 @@ import type { QueuedWebhook } from "../../src/domain/Events.ts"
 import { App, appHarness, CONFIRMATIONS, decode, type Harness, PASS, registerContractAndPlan } from "../support/app.ts"
 import { deployMultiPayer } from "../support/multiPayer.ts"
 import { num, runFloor } from "./floors.ts"
-import { cpuTicksOf } from "./process.ts"
+import { cpuSnapshot, cpuTicks, cpuTicksBetween, memoryMiB } from "./process.ts"
+import { COMPILED_ENTRY, spawnService, START_FLAGS } from "./startup.ts"
 
 /** The other processes the pipeline keeps busy, by command name. */
 const OTHERS = ["postgres", "nats-server", "anvil"] as const
@@ -53,9 +56,12 @@ export interface PipelineFigures {
   readonly ratio: number
   readonly latency: Latency
   readonly steadyLatency: Latency | undefined
+  /** Peak RSS (VmHWM) of the service process through (a) and (b). */
   readonly peakRssMiB: number
-  /** CPU time of this process (service + driver) per payment during (a): robust when other work shares the machine. */
+  /** CPU time of the service process per payment during (a): robust when other work shares the machine. */
   readonly cpuMsPerPayment: number
+  /** CPU time of this process (the driver: publishing and polling) per payment during (a). */
+  readonly driverCpuMsPerPayment: number
   /** CPU per payment of the machine's PostgreSQL, nats-server and anvil processes during (a). */
   readonly othersCpuMsPerPayment: Readonly<Record<string, number>>
   /** Outbox rows not yet published when (a) ended. */
@@ -111,17 +117,15 @@ const hookOf = (p: Paid, run: string): QueuedWebhook => ({
   event: { type: "payment.minted", contract: PASS, network: "anvil", tx_hash: p.txHash, log_index: p.logIndex, order_id: p.orderId }
 })
 
-/** Peak RSS of this process (service + driver) sampled while `effect` runs. */
-const sampledRss = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    let peak = process.memoryUsage().rss
-    const sampler = yield* Effect.fork(Effect.forever(Effect.zipRight(Effect.sleep("50 millis"), Effect.sync(() => {
-      peak = Math.max(peak, process.memoryUsage().rss)
-    }))))
-    const a = yield* effect
-    yield* Fiber.interrupt(sampler)
-    return [a, Math.round(Math.max(peak, process.memoryUsage().rss) / 2 ** 20)] as const
-  })
+/** The service as `npm start` runs it, on the harness's database, streams and anvil, with a production configuration. */
+const serviceProcess = (app: Harness) =>
+  spawnService({
+    ...app.env,
+    BILLING_ROLES: "api,workers",
+    BILLING_RPC_CONFIG: JSON.stringify({ anvil: { chain_id: app.devnet.info.chain_id, rpc: [app.devnet.info.rpc_url], confirmations: CONFIRMATIONS } }),
+    // the devnet's signer is refused outside the devnet; these workers sign no quotes
+    BILLING_SIGNER_PRIVATE_KEY: `0x${randomBytes(32).toString("hex")}`
+  }, [...START_FLAGS, ...(process.env["BENCH_SERVICE_FLAGS"]?.split(" ").filter((f) => f !== "") ?? []), COMPILED_ENTRY, "serve"])
 
 export const pipelineBench = (options: PipelineOptions) =>
   Effect.gen(function*() {
@@ -129,6 +133,8 @@ export const pipelineBench = (options: PipelineOptions) =>
     const nats = yield* Nats
     const sql = yield* SqlClient.SqlClient
     const run = randomBytes(4).toString("hex")
+    // started first, as the harness's own workers were: its listener's first tick finds an empty chain
+    const service = yield* serviceProcess(app).pipe(Effect.orDie)
     yield* registerContractAndPlan(app, "bench", { native: 10n ** 12n, token: 1_000_000n })
     const payer = yield* deployMultiPayer(app.devnet, 5)
     const latencyCount = options.rate * options.secs
@@ -155,29 +161,31 @@ export const pipelineBench = (options: PipelineOptions) =>
     const before = yield* rowCounts
 
     // (a) throughput
-    const [throughput, rssA] = yield* sampledRss(Effect.gen(function*() {
+    const throughput = yield* Effect.gen(function*() {
       const ids = forThroughput.map((p) => p.transactionId)
       const confirmedBefore = yield* confirmedTotal
       const started = performance.now()
       const window0 = process.hrtime.bigint() / 1000n
       const cpu0 = process.cpuUsage()
-      const others0 = cpuTicksOf(OTHERS)
+      const service0 = cpuTicks(service.pid)
+      const others0 = cpuSnapshot(OTHERS)
       yield* Effect.forEach(forThroughput, publish, { concurrency: 256, discard: true })
       const published = performance.now() - started
       // nothing else is published during (a): every payment confirmed since it began is one of these
       while ((yield* confirmedTotal) - confirmedBefore < ids.length) yield* Effect.sleep("20 millis")
       const seconds = (performance.now() - started) / 1000
       const cpu = process.cpuUsage(cpu0)
-      const cpuMsPerPayment = (cpu.user + cpu.system) / 1000 / ids.length
-      const others1 = cpuTicksOf(OTHERS)
+      const driverMsPerPayment = (cpu.user + cpu.system) / 1000 / ids.length
       // ticks are 1/100 s
-      const othersMsPerPayment = Object.fromEntries(OTHERS.map((c) => [c, ((others1[c]! - others0[c]!) * 10) / ids.length]))
+      const serviceMsPerPayment = ((cpuTicks(service.pid) - service0) * 10) / ids.length
+      const others1 = cpuTicksBetween(OTHERS, others0, cpuSnapshot(OTHERS))
+      const othersMsPerPayment = Object.fromEntries(OTHERS.map((c) => [c, (others1[c]! * 10) / ids.length]))
       // the phase's window on the monotonic clock, to cut a --cpu-prof profile to it
       if (process.env["PIPELINE_PROFILE_WINDOW"] !== undefined) console.log(`profile window ${window0} ${process.hrtime.bigint() / 1000n}`)
       // events still to publish when the last payment confirmed: work the window did not pay for
       const [unsent] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM outbox WHERE sent_at IS NULL AND dead_lettered_at IS NULL`.pipe(Effect.orDie)
-      return { seconds, publishedMs: published, cpuMsPerPayment, othersMsPerPayment, outboxBacklog: unsent?.n ?? 0 }
-    }))
+      return { seconds, publishedMs: published, serviceMsPerPayment, driverMsPerPayment, othersMsPerPayment, outboxBacklog: unsent?.n ?? 0 }
+    })
     const after = yield* rowCounts
     // rows one confirmation writes, for the floor to write the same
     const rows = after.map(([t, n], i) => `${t}:${((n - before[i]![1]) / options.n).toFixed(2)}`).join(",")
@@ -218,7 +226,8 @@ export const pipelineBench = (options: PipelineOptions) =>
       const sorted = samples.sort((a, b) => a - b)
       return { rate, n: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? Number.NaN } satisfies Latency
     })
-    const [latency, rssB] = yield* sampledRss(latencyAt(options.rate, forLatency))
+    const latency = yield* latencyAt(options.rate, forLatency)
+    const peakRssMiB = memoryMiB(service.pid, "VmHWM")
     const steadyLatency = forSteady.length === 0 ? undefined : yield* latencyAt(options.steadyRate, forSteady)
 
     // (c) the floor: the same receipts and writes for the same N
@@ -235,8 +244,9 @@ export const pipelineBench = (options: PipelineOptions) =>
       ratio: paymentsPerSec / floorPaymentsPerSec,
       latency,
       steadyLatency,
-      peakRssMiB: Math.max(rssA, rssB),
-      cpuMsPerPayment: throughput.cpuMsPerPayment,
+      peakRssMiB,
+      cpuMsPerPayment: throughput.serviceMsPerPayment,
+      driverCpuMsPerPayment: throughput.driverMsPerPayment,
       othersCpuMsPerPayment: throughput.othersMsPerPayment,
       outboxBacklog: throughput.outboxBacklog,
       rowsPerPayment: rows
@@ -251,7 +261,7 @@ const arg = (name: string, fallback: number) => {
 /** The bench on a harness of its own (fresh database, stream prefix and anvil). */
 export const runPipeline = (options: PipelineOptions) =>
   pipelineBench(options).pipe(
-    Effect.provide(Layer.fresh(appHarness({ env: { BILLING_LISTENER_POLL: "1 hour", APP_BILLING_FINANCE_OPS_USER_ID: "finance-ops", ...pipelineEnv() } }))),
+    Effect.provide(Layer.fresh(appHarness({ roles: ["api"], env: { BILLING_LISTENER_POLL: "1 hour", APP_BILLING_FINANCE_OPS_USER_ID: "finance-ops", ...pipelineEnv() } }))),
     Effect.scoped
   )
 
@@ -266,8 +276,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
         for (const l of [f.latency, f.steadyLatency]) {
           if (l !== undefined) console.log(`| steady ${l.rate}/s, received → confirmed (${l.n}) | p50 ${l.p50.toFixed(1)} ms, p99 ${l.p99.toFixed(1)} ms, max ${l.max.toFixed(1)} ms | | |`)
         }
-        console.log(`\nCPU of this process per payment during (a): ${f.cpuMsPerPayment.toFixed(2)} ms; ${othersText(f)}; outbox rows unsent at its end: ${f.outboxBacklog}; machine load average ${loadavg()[0]!.toFixed(1)}`)
-        console.log(`peak RSS of this process (service + driver) during (a) and (b): ${f.peakRssMiB} MiB`)
+        console.log(`\nCPU per payment during (a): service ${f.cpuMsPerPayment.toFixed(2)} ms, driver ${f.driverCpuMsPerPayment.toFixed(2)} ms, ${othersText(f)}; outbox rows unsent at its end: ${f.outboxBacklog}; machine load average ${loadavg()[0]!.toFixed(1)}`)
+        console.log(`peak RSS of the service through (a) and (b): ${f.peakRssMiB} MiB`)
         console.log(JSON.stringify(f))
       })
     ),

@@ -13,17 +13,35 @@ export const cpuTicks = (pid: number): number => {
   }
 }
 
-/** CPU ticks of every process whose command is one of `commands` (the machine's PostgreSQL backends, nats-server, ...). */
-export const cpuTicksOf = (commands: ReadonlyArray<string>): Record<string, number> => {
-  const ticks: Record<string, number> = Object.fromEntries(commands.map((c) => [c, 0]))
-  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-    let comm: string
+/** CPU ticks of each running process whose command is one of `commands` (PostgreSQL backends, nats-server, ...), by pid. */
+export const cpuSnapshot = (commands: ReadonlyArray<string>): ReadonlyMap<number, { readonly command: string; readonly ticks: number }> => {
+  const found = new Map<number, { command: string; ticks: number }>()
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number)) {
+    let command: string
     try {
-      comm = readFileSync(`/proc/${pid}/comm`, "utf8").trim()
+      command = readFileSync(`/proc/${pid}/comm`, "utf8").trim()
     } catch {
       continue
     }
-    if (comm in ticks) ticks[comm]! += cpuTicks(Number(pid))
+    if (commands.includes(command)) found.set(pid, { command, ticks: cpuTicks(pid) })
+  }
+  return found
+}
+
+/**
+ * Ticks spent per command between two snapshots, by the processes alive at the second (those started in between
+ * count from 0). A process that ended in between is left out rather than subtracted: other work on the machine
+ * (another database's backends) comes and goes.
+ */
+export const cpuTicksBetween = (
+  commands: ReadonlyArray<string>,
+  before: ReturnType<typeof cpuSnapshot>,
+  after: ReturnType<typeof cpuSnapshot>
+): Record<string, number> => {
+  const ticks: Record<string, number> = Object.fromEntries(commands.map((c) => [c, 0]))
+  for (const [pid, now] of after) {
+    const then = before.get(pid)
+    ticks[now.command]! += now.ticks - (then?.command === now.command ? then.ticks : 0)
   }
   return ticks
 }

@@ -36,7 +36,15 @@ class StartupFailed extends Data.TaggedError("StartupFailed")<{ readonly message
 const status = (url: string) =>
   Effect.promise(() => fetch(url, { signal: AbortSignal.timeout(2000) }).then((r) => r.status, () => 0))
 
-export const startup = (env: Record<string, string>, nodeArgs: ReadonlyArray<string> = Runners.compiled) =>
+export interface Spawned {
+  readonly pid: number
+  readonly port: string
+  /** ms from spawn to the first 200 from /readyz. */
+  readonly readyMs: number
+}
+
+/** `serve` (or `nodeArgs`) with `env` as a child process, ready; SIGTERMed (SIGKILLed after 30 s) when the scope closes. */
+export const spawnService = (env: Record<string, string>, nodeArgs: ReadonlyArray<string> = Runners.compiled) =>
   Effect.gen(function*() {
     if (nodeArgs.includes(COMPILED_ENTRY) && !existsSync(COMPILED_ENTRY)) {
       return yield* new StartupFailed({ message: `${COMPILED_ENTRY} is missing: run \`npm run build\` first` })
@@ -77,9 +85,14 @@ export const startup = (env: Record<string, string>, nodeArgs: ReadonlyArray<str
       }),
       Effect.mapError(() => new StartupFailed({ message: `serve did not become ready: ${stderr.join("").slice(-2000)}` }))
     )
-    const readyMs = Math.round(performance.now() - started)
+    return { pid: child.pid!, port, readyMs: Math.round(performance.now() - started) } satisfies Spawned
+  })
+
+export const startup = (env: Record<string, string>, nodeArgs: ReadonlyArray<string> = Runners.compiled) =>
+  Effect.gen(function*() {
+    const { pid, readyMs } = yield* spawnService(env, nodeArgs)
     yield* Effect.sleep("2 seconds")
-    return { readyMs, idleRssMiB: memoryMiB(child.pid!) } satisfies StartupFigures
+    return { readyMs, idleRssMiB: memoryMiB(pid) } satisfies StartupFigures
   }).pipe(Effect.scoped)
 
 /** One start-up of `node dist/src/main.js serve` (or `nodeArgs`) with `env`; the process is SIGTERMed after. */

@@ -10,6 +10,7 @@ import { pgLayer } from "../../services/Database.ts"
 import { Nats } from "../../services/Nats.ts"
 import { appLayer } from "../../src/App.ts"
 import { seedFromEnvironment } from "../../src/Bootstrap.ts"
+import type { Role } from "../../src/Config.ts"
 import { SubscriptionPassAbi } from "../../src/contracts/abi.ts"
 import { freePort } from "../../src/devnet/Anvil.ts"
 import { DEV_SIGNER_PRIVATE_KEY } from "../../src/devnet/Deploy.ts"
@@ -63,7 +64,8 @@ const makeHarness = (
   devnet: TestDevnetHandle,
   prefix: string,
   startInstance: Effect.Effect<Harness["baseUrl"], never, Scope.Scope>,
-  startInstanceWith: Harness["startInstanceWith"]
+  startInstanceWith: Harness["startInstanceWith"],
+  env: Harness["env"]
 ) => {
   const request = call(baseUrl)
   const now = () => Math.floor(Date.now() / 1000)
@@ -88,6 +90,7 @@ const makeHarness = (
     baseUrl,
     devnet,
     prefix,
+    env,
     request,
     token,
     admin: token("admin-1", ["admin"]),
@@ -105,6 +108,8 @@ export interface Harness {
   readonly baseUrl: string
   readonly devnet: TestDevnetHandle
   readonly prefix: string
+  /** The service's environment in this file (to run another instance as a process of its own). */
+  readonly env: Readonly<Record<string, string>>
   readonly request: ReturnType<typeof call>
   readonly token: (sub: string, roles?: ReadonlyArray<string>) => string
   readonly admin: string
@@ -159,6 +164,8 @@ export interface AppOptions {
   readonly env?: Record<string, string>
   /** Networks beyond the devnet, already running, seeded into crypto_config before start. */
   readonly extraNetworks?: Effect.Effect<Record<string, { chain_id: number; rpc: [string, ...Array<string>] }>, never, Scope.Scope>
+  /** What the file's own instance runs (default: api and workers). */
+  readonly roles?: ReadonlyArray<Role>
 }
 
 /** App + SqlClient (on the same fresh database) for assertions. */
@@ -213,14 +220,14 @@ export const appHarness = (options: AppOptions = {}) =>
         return `http://127.0.0.1:${other}`
       }).pipe(Effect.orDie)
     const startInstance = startInstanceWith({})
-    const harness = Layer.succeed(App, makeHarness(url, `http://127.0.0.1:${port}`, devnet, prefix, startInstance, startInstanceWith))
+    const harness = Layer.succeed(App, makeHarness(url, `http://127.0.0.1:${port}`, devnet, prefix, startInstance, startInstanceWith, Object.fromEntries(env)))
     // Streams of this prefix are removed when the file is done.
     const cleanup = Layer.scopedDiscard(Effect.flatMap(Nats, (nats) =>
       Effect.addFinalizer(() =>
         Effect.forEach(Object.values(nats.subjects.streams), (name) =>
           nats.use(`delete ${name}`, ({ jsm }) => jsm.streams.delete(name)).pipe(Effect.ignore), { discard: true })
       )))
-    return Layer.mergeAll(appLayer(port), harness, db, cleanup).pipe(
+    return Layer.mergeAll(appLayer(port, options.roles), harness, db, cleanup).pipe(
       Layer.provideMerge(Nats.Default),
       Layer.provide(config),
       // The service logs at info; tests show warnings and errors only.
