@@ -99,12 +99,12 @@ export const financeOpsTemplates = {
   "dead_letter": {
     title: "Message dead-lettered",
     body: "Consumer {consumer} gave up on {subject} (stream {stream}, seq {seq}) after {delivery_count} deliveries: " +
-      "{reason}. Replay it from the admin dead letters once the cause is fixed."
+      "{reason}. Once the cause is fixed, replay it: POST {link}/replay (or `npx evm-billing dead-letters replay {dead_letter_id}`)."
   },
   "outbox_dead_letter": {
     title: "Event dead-lettered",
     body: "The outbox relay set aside event {outbox_id} on {subject} ({reason}: {detail}); the events after it went on. " +
-      "It stays in the outbox table (dead_lettered_at) with its payload until an operator fixes and replays it."
+      "It stays in the outbox table (dead_lettered_at) with its payload; once the cause is fixed, replay it: {replay}."
   },
   "crypto_config.changed": {
     title: "Crypto config changed",

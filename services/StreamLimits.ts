@@ -67,6 +67,8 @@ export const streamConfigs = (subjects: Subjects.Subjects, limits: StreamLimits)
       ...common,
       name: subjects.streams.dlq,
       subjects: [subjects.streamSubjects.dlq],
+      // operators page through dead letters with direct gets (services/DeadLetters.ts)
+      allow_direct: true,
       discard: DiscardPolicy.New,
       max_age: nanos(Duration.toMillis(DeadLetterMaxAge))
     }

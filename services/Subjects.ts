@@ -87,6 +87,9 @@ export const make = (prefix: Prefix): Subjects => {
   }
 }
 
+/** Where operators see a dead letter (its id is its sequence in the DLQ stream). */
+export const deadLetterPath = (id: number) => `/v1/billing/admin/dead-letters/${id}`
+
 /** Headers written on every dead letter, next to the original payload and headers. */
 export const DeadLetterHeaders = {
   reason: "Billing-Dead-Letter-Reason",
@@ -95,5 +98,7 @@ export const DeadLetterHeaders = {
   sourceSeq: "Billing-Source-Seq",
   sourceConsumer: "Billing-Source-Consumer",
   sourceMsgId: "Billing-Source-Msg-Id",
-  deliveryCount: "Billing-Delivery-Count"
+  deliveryCount: "Billing-Delivery-Count",
+  /** When this instance first saw the message fail (absent when another instance saw its first failures). */
+  firstFailedAt: "Billing-First-Failed-At"
 } as const

@@ -8,6 +8,7 @@ import { TracingLive } from "../services/Tracing.ts"
 import { ChainListenerLive } from "../streams/ChainListener.ts"
 import { JanitorLive } from "../streams/Janitor.ts"
 import { CryptoConfigWatcherLive } from "../streams/CryptoConfigWatcher.ts"
+import { DeadLetterGaugeLive } from "../streams/DeadLetterGauge.ts"
 import { OutboxRelayLive } from "../streams/OutboxRelay.ts"
 import { PaymentProcessorLive } from "../streams/PaymentProcessor.ts"
 import { SchedulerLive } from "../streams/Scheduler.ts"
@@ -28,6 +29,7 @@ const WorkersLive = Layer.mergeAll(PaymentProcessorLive, ChainListenerLive, Jani
 export const appLayer = (port: number, roles: ReadonlyArray<Role> = ["api", "workers"]) =>
   Layer.mergeAll(
     CryptoConfigWatcherLive,
+    DeadLetterGaugeLive,
     roles.includes("api") ? serveApi(port) : Layer.empty,
     roles.includes("workers") ? WorkersLive : Layer.empty
   ).pipe(

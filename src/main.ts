@@ -1,6 +1,7 @@
 import { Command } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer, Logger, LogLevel } from "effect"
+import { deadLetters } from "./cli/deadLetters.ts"
 import { devnet } from "./cli/devnet.ts"
 import { e2e } from "./cli/e2e.ts"
 import { migrate } from "./cli/migrate.ts"
@@ -11,7 +12,7 @@ import { token } from "./cli/token.ts"
 
 const root = Command.make("evm-billing").pipe(
   Command.withDescription("billing backend for subscriptions paid on EVM chains"),
-  Command.withSubcommands([serve, migrate, token, devnet, reconcile, e2e, secrets])
+  Command.withSubcommands([serve, migrate, token, devnet, reconcile, e2e, secrets, deadLetters])
 )
 
 const cli = Command.run(root, { name: "evm-billing", version: "0.1.0" })

@@ -109,8 +109,9 @@ export interface Options<A, I, R> {
   /**
    * Runs after a dead letter was published, before the message is termed (e.g. notifying finance_ops).
    * If it fails (a defect) the message is not termed but retried later, and dead-lettered (deduplicated) again.
+   * `deadLetterId` is the dead letter's sequence in the DLQ stream (`/v1/billing/admin/dead-letters/{id}`).
    */
-  readonly onDeadLetter?: (meta: MessageMeta, reason: string) => Effect.Effect<void, never, R>
+  readonly onDeadLetter?: (meta: MessageMeta, reason: string, deadLetterId: number) => Effect.Effect<void, never, R>
 }
 
 const messagesTotal = Metric.counter("billing_consumer_messages_total", {
@@ -164,7 +165,7 @@ export const run = <A, I, R>(
     )
     const decode = Schema.decodeUnknown(Schema.parseJson(options.schema))
     const shutdown = yield* Deferred.make<void>()
-    const failures = yield* Ref.make(HashMap.empty<number, number>())
+    const failures = yield* Ref.make(HashMap.empty<number, { readonly count: number; readonly firstAt: number }>())
 
     const config: Partial<ConsumerConfig> = {
       durable_name: durable,
@@ -203,7 +204,7 @@ export const run = <A, I, R>(
         Effect.ensuring(reply("nak", () => msg.nak()))
       )
 
-    const deadLetter = (msg: JsMsg, meta: MessageMeta, reason: string) => {
+    const deadLetter = (msg: JsMsg, meta: MessageMeta, reason: string, firstFailedAt: number | undefined) => {
       const original: Record<string, string> = {}
       for (const key of msg.headers?.keys() ?? []) {
         // Nats-* headers (Msg-Id, Expected-*) would change how the DLQ stream takes the message
@@ -217,13 +218,13 @@ export const run = <A, I, R>(
         [DeadLetterHeaders.sourceSeq]: String(meta.seq),
         [DeadLetterHeaders.sourceConsumer]: durable,
         [DeadLetterHeaders.deliveryCount]: String(meta.deliveryCount),
+        ...(firstFailedAt === undefined ? {} : { [DeadLetterHeaders.firstFailedAt]: new Date(firstFailedAt).toISOString() }),
         ...(meta.msgId === undefined ? {} : { [DeadLetterHeaders.sourceMsgId]: meta.msgId })
       }
       const { onDeadLetter } = options
-      const hook = onDeadLetter === undefined ? Effect.void : Effect.suspend(() => onDeadLetter(meta, reason))
       return nats.publish(deadLetterSubject, msg.data, { msgId: `${durable}:${meta.seq}`, headers }).pipe(
-        Effect.zipLeft(Effect.logError(`dead-lettered: ${reason}`)),
-        Effect.zipRight(hook),
+        Effect.tap(({ seq }) => Effect.logError(`dead-lettered: ${reason}`).pipe(Effect.annotateLogs({ dead_letter: seq }))),
+        Effect.flatMap(({ seq }) => onDeadLetter === undefined ? Effect.void : onDeadLetter(meta, reason, seq)),
         Effect.matchCauseEffect({
           onSuccess: () => reply("term", () => msg.term()),
           onFailure: (cause) =>
@@ -236,12 +237,17 @@ export const run = <A, I, R>(
 
     const settle = (msg: JsMsg, meta: MessageMeta, exit: Disposition.HandlerExit) =>
       Effect.gen(function*() {
-        const previousFailures = HashMap.get(yield* Ref.get(failures), meta.seq).pipe(Option.getOrElse(() => 0))
+        const seen = HashMap.get(yield* Ref.get(failures), meta.seq)
+        const previousFailures = Option.match(seen, { onNone: () => 0, onSome: (s) => s.count })
         const disposition = Disposition.decide(exit, { deliveryCount: meta.deliveryCount, previousFailures }, policy)
         const failed = Disposition.countsAsFailure(exit)
+        const firstFailedAt = Option.match(seen, { onNone: () => (failed ? Date.now() : undefined), onSome: (s) => s.firstAt })
         yield* Ref.update(failures, (map) =>
           disposition._tag === "Retry" && failed
-            ? HashMap.set(HashMap.size(map) >= maxTrackedFailures ? HashMap.empty() : map, meta.seq, previousFailures + 1)
+            ? HashMap.set(HashMap.size(map) >= maxTrackedFailures ? HashMap.empty() : map, meta.seq, {
+              count: previousFailures + 1,
+              firstAt: firstFailedAt ?? Date.now()
+            })
             : disposition._tag === "Retry" ? map : HashMap.remove(map, meta.seq))
         if (Exit.isFailure(exit) && failed) {
           yield* Cause.isDie(exit.cause)
@@ -260,7 +266,7 @@ export const run = <A, I, R>(
               }
               yield* reply("nak", () => msg.nak(Duration.toMillis(delay)))
             }),
-          DeadLetter: ({ reason }) => deadLetter(msg, meta, reason)
+          DeadLetter: ({ reason }) => deadLetter(msg, meta, reason, firstFailedAt)
         })
       }).pipe(Effect.uninterruptible)
 

@@ -9,7 +9,7 @@ import { Data, Effect, Metric } from "effect"
 import { Nats, type NatsError } from "../services/Nats.ts"
 import { Notifications } from "../services/Notifications.ts"
 import { classify, type RowVerdict } from "./OutboxPolicy.ts"
-import { DeadLetterHeaders } from "../services/Subjects.ts"
+import { deadLetterPath, DeadLetterHeaders } from "../services/Subjects.ts"
 
 export const outboxDeadLetteredTotal = Metric.counter("billing_outbox_dead_lettered_total", {
   description: "outbox rows the relay set aside because NATS cannot take them, by reason",
@@ -82,7 +82,11 @@ export class OutboxDeadLetters extends Effect.Service<OutboxDeadLetters>()("bill
           subject,
           reason: verdict.reason,
           detail: verdict.detail,
-          payload_bytes: payloadBytes
+          payload_bytes: payloadBytes,
+          dead_letter_id: published._tag === "Right" ? published.right.seq : null,
+          replay: published._tag === "Right"
+            ? `POST ${deadLetterPath(published.right.seq)}/replay (or \`npx evm-billing dead-letters replay ${published.right.seq}\`)`
+            : `the DLQ refused its record, so set the row's dead_lettered_at and dead_letter_reason to NULL (outbox id ${row.id})`
         })
         return Step.DeadLettered()
       })

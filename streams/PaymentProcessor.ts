@@ -7,6 +7,7 @@ import { Notifications } from "../services/Notifications.ts"
 import { type Checked, PaymentConfirmation } from "../services/PaymentConfirmation.ts"
 import { transactional } from "../services/Rows.ts"
 import { ChainStream, WebhookStream } from "../services/StreamCodecs.ts"
+import { deadLetterPath } from "../services/Subjects.ts"
 import { intBetween } from "../services/Settings.ts"
 import * as Consumer from "./Consumer.ts"
 import { HandlerFailure, Outcome } from "./Disposition.ts"
@@ -53,9 +54,11 @@ export const PaymentProcessorLive = Layer.scopedDiscard(Effect.gen(function*() {
     )
   const batching = { batchSize: config.batchSize, batches: config.batches, maxWaiting: config.maxWaiting }
 
-  const onDeadLetter = (consumer: string) => (meta: Consumer.MessageMeta, reason: string) =>
+  const onDeadLetter = (consumer: string) => (meta: Consumer.MessageMeta, reason: string, deadLetterId: number) =>
     notifications.notifyFinanceOps("dead_letter", {
       consumer,
+      dead_letter_id: deadLetterId,
+      link: deadLetterPath(deadLetterId),
       stream: meta.stream,
       subject: meta.subject,
       seq: meta.seq,

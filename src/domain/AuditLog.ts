@@ -1,7 +1,7 @@
 import { Schema } from "effect"
 
 /** What an audit row is about: the part of `resource` before the colon. A new kind must be given readers below. */
-export const AuditKinds = ["plan", "contract", "gateway", "crypto_config", "payment"] as const
+export const AuditKinds = ["plan", "contract", "gateway", "crypto_config", "payment", "dead_letter"] as const
 export type AuditKind = (typeof AuditKinds)[number]
 export type AuditResource = `${AuditKind}:${string}`
 
@@ -18,7 +18,9 @@ export const auditReaders: Readonly<Record<AuditKind, ReadonlyArray<AuditView>>>
   contract: ["admin"],
   gateway: ["admin"],
   crypto_config: ["admin", "finance"],
-  payment: ["finance"]
+  payment: ["finance"],
+  // metadata only (consumer, reason, subject, message id), never the payload
+  dead_letter: ["admin"]
 }
 
 /** The resource kinds a view shows. */

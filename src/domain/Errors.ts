@@ -31,7 +31,7 @@ export class Forbidden extends Schema.Class<Forbidden>("Forbidden")(
   HttpApiSchema.annotations({ status: 403 })
 ) {}
 export class NotFound extends Schema.Class<NotFound>("NotFound")(
-  shape("not_found", "payment_not_found", "plan_not_found", "contract_not_found", "gateway_not_found", "webhook_secret_not_found"),
+  shape("not_found", "payment_not_found", "plan_not_found", "contract_not_found", "gateway_not_found", "webhook_secret_not_found", "dead_letter_not_found"),
   HttpApiSchema.annotations({ status: 404 })
 ) {}
 export class Conflict extends Schema.Class<Conflict>("Conflict")(
@@ -49,7 +49,8 @@ export class Conflict extends Schema.Class<Conflict>("Conflict")(
     "chain_id_frozen",
     "payment_not_refundable",
     "refund_tx_used",
-    "credit_changed"
+    "credit_changed",
+    "dead_letter_not_replayable"
   ),
   HttpApiSchema.annotations({ status: 409 })
 ) {}

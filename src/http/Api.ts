@@ -4,6 +4,7 @@ import { BadRequest, Internal, NotFound, PayloadTooLarge } from "../domain/Error
 import { AdminContractsApi, AdminGatewaysApi, AdminPlansApi } from "./Admin/Api.ts"
 import { AdminAuditApi, FinanceAuditApi } from "./Audit/Api.ts"
 import { CheckoutApi } from "./Checkout/Api.ts"
+import { AdminDeadLettersApi } from "./DeadLetters/Api.ts"
 import { MeApi } from "./Me/Api.ts"
 import { OverviewApi } from "./Overview/Api.ts"
 import { PublicApi } from "./Public/Api.ts"
@@ -20,6 +21,7 @@ export class Api extends HttpApi.make("evm-billing")
   .add(AdminPlansApi)
   .add(AdminGatewaysApi)
   .add(AdminAuditApi)
+  .add(AdminDeadLettersApi)
   .add(OverviewApi)
   .add(FinanceAuditApi)
   .addError(BadRequest)

@@ -10,6 +10,7 @@ import { BadRequest, Internal, NotFound, PayloadTooLarge } from "../domain/Error
 import { AdminContractsLive, AdminGatewaysLive, AdminPlansLive } from "./Admin/Http.ts"
 import { Api } from "./Api.ts"
 import { AdminAuditLive, FinanceAuditLive } from "./Audit/Http.ts"
+import { AdminDeadLettersLive } from "./DeadLetters/Http.ts"
 import { AuthLive } from "./Auth.ts"
 import { BodyLimit, isBodyTooLarge, MaxBody, tooLarge } from "./BodyLimit.ts"
 import { CheckoutLive } from "./Checkout/Http.ts"
@@ -67,7 +68,7 @@ const ErrorShape = HttpApiBuilder.middleware(Api, Effect.map(MaxBody, (maxBody) 
   ) as HttpApp.Default<BadRequest | NotFound | PayloadTooLarge | Internal>))
 
 export const ApiLive = HttpApiBuilder.api(Api).pipe(
-  Layer.provide([PublicLive, CheckoutLive, MeLive, WebhooksLive, AdminContractsLive, AdminWebhookSecretsLive, AdminPlansLive, AdminGatewaysLive, AdminAuditLive, OverviewLive, FinanceAuditLive]),
+  Layer.provide([PublicLive, CheckoutLive, MeLive, WebhooksLive, AdminContractsLive, AdminWebhookSecretsLive, AdminPlansLive, AdminGatewaysLive, AdminAuditLive, AdminDeadLettersLive, OverviewLive, FinanceAuditLive]),
   Layer.provide(AuthLive)
 )
 

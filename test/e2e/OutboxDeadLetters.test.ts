@@ -7,6 +7,7 @@ import { SqlClient } from "@effect/sql"
 import { assert, layer } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Metric, Schema } from "effect"
 import { randomUUID } from "node:crypto"
+import { DeadLetters } from "../../services/DeadLetters.ts"
 import { Nats } from "../../services/Nats.ts"
 import { Notifications } from "../../services/Notifications.ts"
 import { Outbox } from "../../services/Outbox.ts"
@@ -36,7 +37,7 @@ const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([
   ["APP_BILLING_FINANCE_OPS_USER_ID", FIN_OPS]
 ])))
 
-const TestLayer = Layer.mergeAll(DeleteStreams, Outbox.Default, Notifications.Default, OutboxDeadLetters.Default).pipe(
+const TestLayer = Layer.mergeAll(DeleteStreams, Outbox.Default, Notifications.Default, OutboxDeadLetters.Default, DeadLetters.Default).pipe(
   Layer.provideMerge(Layer.merge(Nats.layerWith({ prefix }), TestDatabase)),
   Layer.provide(config)
 )
@@ -146,6 +147,35 @@ layer(TestLayer, { timeout: 90_000, excludeTestServices: true })("Outbox dead le
       const rows = yield* outboxRows
       assert.match(rows.find((r) => r.id === refused)?.dead_letter_reason ?? "", /^payload_too_large/)
       assert.isTrue(rows.find((r) => r.id === after)?.sent)
+
+      // the cause fixed (the stream takes it now), the operator replays the record: the row is pending again and goes out
+      const deadLetters = yield* DeadLetters
+      const sql = yield* SqlClient.SqlClient
+      const page = yield* deadLetters.list({ consumer: "outbox" }).pipe(Effect.orDie)
+      const letters = yield* Effect.forEach(page.items, (item) => deadLetters.get(Number(item.id)).pipe(Effect.orDie))
+      const letter = letters.find((l) => l.msg_id === `outbox:${refused}`)!
+      assert.strictEqual(letter.consumer, "outbox")
+      assert.match(letter.reason, /^payload_too_large/)
+      const replayed = yield* deadLetters.replay(Number(letter.id), { id: "ops-1", requestId: "req-replay-1" }).pipe(Effect.orDie)
+      assert.deepStrictEqual(replayed, { id: letter.id, replayed_to: `outbox:${refused}`, msg_id: null, duplicate: false })
+      const again = yield* Effect.flip(deadLetters.replay(Number(letter.id), { id: "ops-1" }))
+      assert.strictEqual(again._tag, "DeadLetterNotFound")
+      yield* Effect.scoped(Effect.gen(function*() {
+        const relay = yield* makeOutboxRelay
+        yield* Effect.forkScoped(relay.loop)
+        yield* settled
+      }))
+      const [row] = yield* sql<{ sent: boolean; reason: string | null }>`SELECT sent_at IS NOT NULL AS sent, dead_letter_reason AS reason
+        FROM outbox WHERE id = ${refused}`.pipe(Effect.orDie)
+      assert.deepStrictEqual(row, { sent: true, reason: null })
+      const audited = yield* sql<{ actor: string; action: string; request_id: string }>`SELECT actor, action, request_id FROM audit_log
+        WHERE resource = ${`dead_letter:${letter.id}`}`.pipe(Effect.orDie)
+      assert.deepStrictEqual(audited, [{ actor: "ops-1", action: "dead_letter.replay", request_id: "req-replay-1" }])
+      // the finance_ops notification names the dead letter to replay
+      const [note] = yield* sql<{ payload: { dead_letter_id: number; body: string } }>`SELECT payload FROM notifications
+        WHERE kind = 'outbox_dead_letter' AND payload->>'outbox_id' = ${refused}`.pipe(Effect.orDie)
+      assert.strictEqual(note!.payload.dead_letter_id, Number(letter.id))
+      assert.include(note!.payload.body, `POST /v1/billing/admin/dead-letters/${letter.id}/replay`)
     }))
 
   it.effect("users a.b and a_b get different notification subjects", () =>
