@@ -1,4 +1,4 @@
-import { Array as Arr, Clock, Config, Duration, Effect, Either, Metric, Option, Schedule, Schema, SynchronizedRef } from "effect"
+import { Array as Arr, Clock, Config, Duration, Effect, Either, Metric, Option, Schema, SynchronizedRef } from "effect"
 import {
   type Abi,
   BaseError,
@@ -32,6 +32,7 @@ import {
   UnknownNetwork,
   unprovenEndpoint
 } from "./RpcError.ts"
+import { liveSchedule, RetryPolicyState } from "./RetryPolicies.ts"
 
 interface NetworkClients {
   readonly config: NetworkConfig
@@ -50,8 +51,6 @@ export interface EndpointStatus {
 }
 
 export const RpcRetryConfig = Config.all({
-  attempts: Config.integer("BILLING_RPC_RETRY_ATTEMPTS").pipe(Config.withDefault(3)),
-  baseDelay: Config.duration("BILLING_RPC_RETRY_BASE_DELAY").pipe(Config.withDefault(Duration.millis(200))),
   timeout: Config.duration("BILLING_RPC_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
   cooldown: Config.duration("BILLING_RPC_COOLDOWN").pipe(Config.withDefault(Duration.seconds(5))),
   maxCooldown: Config.duration("BILLING_RPC_COOLDOWN_MAX").pipe(Config.withDefault(Duration.seconds(60))),
@@ -82,10 +81,9 @@ export class Rpc extends Effect.Service<Rpc>()("billing/Rpc", {
     const cryptoConfig = yield* CryptoConfig
     const guard = yield* EndpointGuard
     const retry = yield* RpcRetryConfig
-    const schedule = Schedule.exponential(retry.baseDelay).pipe(
-      Schedule.jittered,
-      Schedule.intersect(Schedule.recurs(Math.max(0, retry.attempts - 1)))
-    )
+    // the `rpc` retry policy (BILLING_RPC_RETRY_* until an operator stores one), read at every retry
+    const policies = yield* RetryPolicyState
+    const schedule = liveSchedule(policies.current("rpc"), true)
     const timeoutMs = Duration.toMillis(retry.timeout)
     const batch = retry.batchSize > 1 ? { batchSize: retry.batchSize, wait: Duration.toMillis(retry.batchWait) } : false
     const bench: BenchPolicy = {
@@ -330,7 +328,7 @@ export class Rpc extends Effect.Service<Rpc>()("billing/Rpc", {
         )
     } as const
   }),
-  dependencies: [CryptoConfig.Default, EndpointGuard.Default]
+  dependencies: [CryptoConfig.Default, EndpointGuard.Default, RetryPolicyState.Default]
 }) {}
 
 const BLOCK_BATCH = 500

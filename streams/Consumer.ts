@@ -88,7 +88,8 @@ export interface Options<A, I, R> {
   readonly batches?: number
   /** Messages kept waiting on their `wake` at once, default 1000. */
   readonly maxWaiting?: number
-  readonly policy: Disposition.RetryPolicy
+  /** Read at each decision when an Effect: a policy changed live applies to the next retry. */
+  readonly policy: Disposition.RetryPolicy | Effect.Effect<Disposition.RetryPolicy>
   /** Default 30 seconds. */
   readonly ackWait?: Duration.DurationInput
   /** Messages per fetch, default 10. */
@@ -148,7 +149,8 @@ export const run = <A, I, R>(
 ): Effect.Effect<void, NatsError, Nats | Scope.Scope | R> =>
   Effect.gen(function*() {
     const nats = yield* Nats
-    const { durable, policy, stream } = options
+    const { durable, stream } = options
+    const currentPolicy = Effect.isEffect(options.policy) ? options.policy : Effect.succeed(options.policy)
     const ackWait = Duration.decode(options.ackWait ?? "30 seconds")
     const batchSize = options.batchSize ?? 10
     const concurrency = options.concurrency ?? batchSize
@@ -204,7 +206,7 @@ export const run = <A, I, R>(
         Effect.ensuring(reply("nak", () => msg.nak()))
       )
 
-    const deadLetter = (msg: JsMsg, meta: MessageMeta, reason: string, firstFailedAt: number | undefined) => {
+    const deadLetter = (msg: JsMsg, meta: MessageMeta, reason: string, firstFailedAt: number | undefined, policy: Disposition.RetryPolicy) => {
       const original: Record<string, string> = {}
       for (const key of msg.headers?.keys() ?? []) {
         // Nats-* headers (Msg-Id, Expected-*) would change how the DLQ stream takes the message
@@ -239,7 +241,8 @@ export const run = <A, I, R>(
       Effect.gen(function*() {
         const seen = HashMap.get(yield* Ref.get(failures), meta.seq)
         const previousFailures = Option.match(seen, { onNone: () => 0, onSome: (s) => s.count })
-        const disposition = Disposition.decide(exit, { deliveryCount: meta.deliveryCount, previousFailures }, policy)
+        const policy = yield* currentPolicy
+        const disposition = Disposition.decide(exit, { deliveryCount: meta.deliveryCount, previousFailures, random: Math.random() }, policy)
         const failed = Disposition.countsAsFailure(exit)
         const firstFailedAt = Option.match(seen, { onNone: () => (failed ? Date.now() : undefined), onSome: (s) => s.firstAt })
         yield* Ref.update(failures, (map) =>
@@ -266,7 +269,7 @@ export const run = <A, I, R>(
               }
               yield* reply("nak", () => msg.nak(Duration.toMillis(delay)))
             }),
-          DeadLetter: ({ reason }) => deadLetter(msg, meta, reason, firstFailedAt)
+          DeadLetter: ({ reason }) => deadLetter(msg, meta, reason, firstFailedAt, policy)
         })
       }).pipe(Effect.uninterruptible)
 

@@ -16,6 +16,7 @@
  * (`previousFailures`); without it every earlier delivery counts as a failure.
  */
 import { Cause, Data, Duration, type Effect, Exit, Option } from "effect"
+import { delayAfter, type RetryPolicySettings } from "../src/domain/RetryPolicy.ts"
 
 /** What a handler reports when it finished normally. */
 export type Outcome = Data.TaggedEnum<{
@@ -55,9 +56,12 @@ export const Disposition = Data.taggedEnum<Disposition>()
 export interface RetryPolicy {
   /** A retryable failure (or defect) that is the `maxDeliveries`th failed delivery dead-letters. */
   readonly maxDeliveries: number
-  /** Delay after the first failure; doubles with each further failure. */
+  /** Delay after the first failure; grows by `factor` (default 2) with each further failure. */
   readonly baseDelay: Duration.DurationInput
   readonly maxDelay: Duration.DurationInput
+  readonly factor?: number
+  /** Each delay spread by ± this fraction of itself (default 0), still capped at `maxDelay`. */
+  readonly jitter?: number
   /** Hard cap on deliveries of any kind, `Later` included. Default `DefaultMaxTotalDeliveries`. */
   readonly maxTotalDeliveries?: number
 }
@@ -69,15 +73,29 @@ export interface Attempt {
   readonly deliveryCount: number
   /** Failed earlier deliveries of this message; defaults to `deliveryCount - 1`. */
   readonly previousFailures?: number
+  /** A uniform draw from [0, 1) for the jitter; default 0.5 (the delay itself). */
+  readonly random?: number
 }
 
 export type HandlerExit = Exit.Exit<Outcome, HandlerFailure | Undecodable>
 
-/** Delay before redelivering after the `failure`th failure (from 1): `baseDelay * 2^(failure-1)`, capped. */
-export const backoff = (failure: number, policy: RetryPolicy): Duration.Duration => {
-  const exponent = Math.min(Math.max(failure - 1, 0), 30)
-  return Duration.min(Duration.times(Duration.decode(policy.baseDelay), 2 ** exponent), Duration.decode(policy.maxDelay))
-}
+/** Delay before redelivering after the `failure`th failure (from 1): `baseDelay * factor^(failure-1)`, capped, jittered. */
+export const backoff = (failure: number, policy: RetryPolicy, random = 0.5): Duration.Duration =>
+  Duration.millis(delayAfter({
+    initial: Duration.toMillis(Duration.decode(policy.baseDelay)),
+    factor: policy.factor ?? 2,
+    max: Duration.toMillis(Duration.decode(policy.maxDelay)),
+    jitter: policy.jitter ?? 0
+  }, failure, random))
+
+/** A consumer's policy from an operator's (services/RetryPolicies.ts). */
+export const fromSettings = (p: RetryPolicySettings): RetryPolicy => ({
+  maxDeliveries: p.max_attempts,
+  baseDelay: Duration.millis(p.initial_delay_ms),
+  maxDelay: Duration.millis(p.max_delay_ms),
+  factor: p.factor,
+  jitter: p.jitter
+})
 
 const describe = (defect: unknown): string => defect instanceof Error ? `${defect.name}: ${defect.message}` : String(defect)
 
@@ -121,7 +139,7 @@ export const decide = (exit: HandlerExit, attempt: Attempt, policy: RetryPolicy)
       const failure = (attempt.previousFailures ?? attempt.deliveryCount - 1) + 1
       return failure >= policy.maxDeliveries || attempt.deliveryCount >= cap
         ? Disposition.DeadLetter({ reason: `gave up after ${failure} failed deliveries: ${result.reason}` })
-        : Disposition.Retry({ delay: backoff(failure, policy) })
+        : Disposition.Retry({ delay: backoff(failure, policy, attempt.random) })
     }
     case "Interrupted":
       return Disposition.Retry({ delay: Duration.decode(policy.baseDelay) })

@@ -17,8 +17,9 @@
  */
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Config, Duration, Effect, Either, Layer, Metric, Schedule, Schema } from "effect"
+import { Config, Duration, Effect, Either, Layer, Metric, Schema } from "effect"
 import { Nats, type NatsError } from "../services/Nats.ts"
+import { liveSchedule, RetryPolicyState } from "../services/RetryPolicies.ts"
 import { decodeRows } from "../services/Rows.ts"
 import { OutboxDeadLetters, Step } from "./OutboxDeadLetters.ts"
 import { classify, precheck, Verdict } from "./OutboxPolicy.ts"
@@ -32,13 +33,6 @@ export const OutboxRelayConfig = Config.all({
     Config.withDescription("outbox rows published per SQL transaction"),
     Config.validate({ message: "BILLING_OUTBOX_BATCH must be between 1 and 1000", validation: (n) => n >= 1 && n <= 1000 }),
     Config.withDefault(100)
-  ),
-  retryBaseDelay: Config.duration("BILLING_OUTBOX_RETRY_BASE_DELAY").pipe(Config.withDefault(Duration.millis(200))),
-  retryMaxDelay: Config.duration("BILLING_OUTBOX_RETRY_MAX_DELAY").pipe(Config.withDefault(Duration.seconds(10))),
-  maxAttempts: Config.integer("BILLING_OUTBOX_MAX_ATTEMPTS").pipe(
-    Config.withDescription("passes a row may fail with an unexplained refusal, while the stream answers, before it is dead-lettered"),
-    Config.validate({ message: "BILLING_OUTBOX_MAX_ATTEMPTS must be between 1 and 100", validation: (n) => n >= 1 && n <= 100 }),
-    Config.withDefault(5)
   )
 })
 
@@ -71,6 +65,8 @@ export const makeOutboxRelay = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const nats = yield* Nats
   const config = yield* OutboxRelayConfig
+  // the `outbox` retry policy (BILLING_OUTBOX_RETRY_*, _MAX_ATTEMPTS until an operator stores one), read per use
+  const policies = yield* RetryPolicyState
 
   const published = (duplicate: boolean) => Metric.increment(Metric.tagged(outboxPublishedTotal, "duplicate", String(duplicate)))
 
@@ -94,7 +90,7 @@ export const makeOutboxRelay = Effect.gen(function*() {
         case "Suspect": {
           if (!(yield* streamAnswers)) return Step.Stop({ error })
           const attempts = row.attempts + 1
-          if (attempts >= config.maxAttempts) {
+          if (attempts >= (yield* policies.current("outbox")).max_attempts) {
             return yield* deadLetters.setAside(row, Verdict.Row({ reason: "publish_refused", detail: verdict.detail }), attempts)
           }
           yield* sql`UPDATE outbox SET attempts = ${attempts}, last_error = ${verdict.detail.slice(0, 1000)} WHERE id = ${row.id}`
@@ -155,15 +151,11 @@ export const makeOutboxRelay = Effect.gen(function*() {
     Effect.map((rows) => rows[0]?.n ?? 0)
   )
 
-  const retry = Schedule.exponential(config.retryBaseDelay).pipe(
-    Schedule.either(Schedule.spaced(config.retryMaxDelay)),
-    Schedule.jittered
-  )
 
   /** Drains (retrying NATS and SQL errors), updates the gauge, sleeps `poll`; forever. */
   const loop = drain.pipe(
     Effect.tapError((error) => Effect.logWarning("outbox relay pass failed; retrying", error)),
-    Effect.retry(retry),
+    Effect.retry(liveSchedule(policies.current("outbox"), false)),
     Effect.zipRight(Effect.flatMap(unsent, (n) => Metric.set(outboxUnsent, n))),
     Effect.catchAllCause((cause) => Effect.logError("outbox relay pass failed", cause)),
     Effect.zipRight(Effect.sleep(config.poll)),
@@ -178,4 +170,4 @@ export const OutboxRelayLive = Layer.scopedDiscard(Effect.gen(function*() {
   const relay = yield* makeOutboxRelay
   yield* Effect.forkScoped(relay.loop.pipe(Effect.annotateLogs({ worker: "outbox-relay" })))
   yield* Effect.logInfo("outbox relay started")
-})).pipe(Layer.provide(OutboxDeadLetters.Default))
+})).pipe(Layer.provide([OutboxDeadLetters.Default, RetryPolicyState.Default]))

@@ -5,17 +5,15 @@ import type { BatchResult, ItemResult, Tracing } from "../services/ConfirmBatch.
 import { Nats } from "../services/Nats.ts"
 import { Notifications } from "../services/Notifications.ts"
 import { type Checked, PaymentConfirmation } from "../services/PaymentConfirmation.ts"
+import { RetryPolicyState } from "../services/RetryPolicies.ts"
 import { transactional } from "../services/Rows.ts"
 import { ChainStream, WebhookStream } from "../services/StreamCodecs.ts"
 import { deadLetterPath } from "../services/Subjects.ts"
 import { intBetween } from "../services/Settings.ts"
 import * as Consumer from "./Consumer.ts"
-import { HandlerFailure, Outcome } from "./Disposition.ts"
+import { fromSettings, HandlerFailure, Outcome } from "./Disposition.ts"
 
 export const ProcessorConfig = Config.all({
-  maxDeliveries: Config.integer("BILLING_PROCESSOR_MAX_DELIVERIES").pipe(Config.withDefault(8)),
-  baseDelay: Config.duration("BILLING_PROCESSOR_RETRY_BASE_DELAY").pipe(Config.withDefault(Duration.seconds(1))),
-  maxDelay: Config.duration("BILLING_PROCESSOR_RETRY_MAX_DELAY").pipe(Config.withDefault(Duration.minutes(1))),
   confirmationPoll: Config.duration("BILLING_CONFIRMATION_POLL").pipe(Config.withDefault(Duration.seconds(2))),
   ackWait: Config.duration("BILLING_PROCESSOR_ACK_WAIT").pipe(Config.withDefault(Duration.seconds(30))),
   batchSize: intBetween("BILLING_PROCESSOR_BATCH_SIZE", 100, 1, 1000),
@@ -35,7 +33,9 @@ export const PaymentProcessorLive = Layer.scopedDiscard(Effect.gen(function*() {
   const config = yield* ProcessorConfig
   const sql = yield* SqlClient.SqlClient
   const notifications = yield* Notifications
-  const policy = { maxDeliveries: config.maxDeliveries, baseDelay: config.baseDelay, maxDelay: config.maxDelay }
+  const policies = yield* RetryPolicyState
+  // read at each decision: an operator's change applies to the next retry
+  const policyOf = (name: "webhooks" | "chain-events") => Effect.map(policies.current(name), fromSettings)
 
   const heads = yield* ChainHeads
   const toOutcome = (c: Checked): Outcome =>
@@ -76,7 +76,7 @@ export const PaymentProcessorLive = Layer.scopedDiscard(Effect.gen(function*() {
     ...batching,
     onDeadLetter: onDeadLetter("payment-processor-webhooks"),
     ackWait: config.ackWait,
-    policy
+    policy: policyOf("webhooks")
   })
   yield* Consumer.run({
     name: "payment-processor-chain",
@@ -88,6 +88,6 @@ export const PaymentProcessorLive = Layer.scopedDiscard(Effect.gen(function*() {
     ...batching,
     onDeadLetter: onDeadLetter("payment-processor-chain"),
     ackWait: config.ackWait,
-    policy
+    policy: policyOf("chain-events")
   })
-})).pipe(Layer.provide([PaymentConfirmation.Default, Notifications.Default, ChainHeads.Default]))
+})).pipe(Layer.provide([PaymentConfirmation.Default, Notifications.Default, ChainHeads.Default, RetryPolicyState.Default]))

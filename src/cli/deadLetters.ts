@@ -1,36 +1,14 @@
 import { Args, Command, Options } from "@effect/cli"
-import { Console, Data, Effect, Layer, Option, ParseResult, Schema } from "effect"
-import { userInfo } from "node:os"
+import { Console, Effect, Layer, Option } from "effect"
 import { PgLive } from "../../services/Database.ts"
 import { DeadLetters } from "../../services/DeadLetters.ts"
 import { Nats } from "../../services/Nats.ts"
-import { isServiceActor } from "../domain/Actor.ts"
+import { actor, actorOf, decode } from "./operator.ts"
 import { DeadLetterId, DeadLetterParams, DiscardRequest, type DeadLetterSummary } from "../domain/DeadLetter.ts"
-
-/** What the operator typed, refused with the schema's own words (the same checks as the HTTP routes). */
-class InvalidArguments extends Data.TaggedError("InvalidArguments")<{ readonly message: string }> {}
-
-const decode = <A, I>(schema: Schema.Schema<A, I>, input: unknown) =>
-  Schema.decodeUnknown(schema)(input).pipe(
-    Effect.mapError((e) => new InvalidArguments({ message: ParseResult.TreeFormatter.formatErrorSync(e) }))
-  )
 
 const optionalText = (name: string, description: string) => Options.text(name).pipe(Options.withDescription(description), Options.optional)
 const json = Options.boolean("json").pipe(Options.withDescription("print JSON"))
 const id = Args.text({ name: "id" }).pipe(Args.withDescription("the dead letter's id (its sequence in the DLQ stream)"))
-const actor = Options.text("actor").pipe(
-  Options.withDescription("who does it, for the audit trail (default: operator:<login name>)"),
-  Options.optional
-)
-
-const actorOf = (given: Option.Option<string>) =>
-  Effect.gen(function*() {
-    const name = Option.getOrElse(given, () => `operator:${userInfo().username}`).trim()
-    if (name === "" || name.length > 200) return yield* new InvalidArguments({ message: "--actor must be 1 to 200 characters" })
-    if (isServiceActor(name)) return yield* new InvalidArguments({ message: "--actor must not start with system: (reserved for the service's own actors)" })
-    return { id: name }
-  })
-
 const Live = DeadLetters.Default.pipe(Layer.provide(Nats.Default), Layer.provide(PgLive))
 
 const line = (d: DeadLetterSummary) =>

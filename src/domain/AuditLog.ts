@@ -1,7 +1,7 @@
 import { Schema } from "effect"
 
 /** What an audit row is about: the part of `resource` before the colon. A new kind must be given readers below. */
-export const AuditKinds = ["plan", "contract", "gateway", "crypto_config", "payment", "dead_letter"] as const
+export const AuditKinds = ["plan", "contract", "gateway", "crypto_config", "payment", "dead_letter", "retry_policy"] as const
 export type AuditKind = (typeof AuditKinds)[number]
 export type AuditResource = `${AuditKind}:${string}`
 
@@ -20,7 +20,8 @@ export const auditReaders: Readonly<Record<AuditKind, ReadonlyArray<AuditView>>>
   crypto_config: ["admin", "finance"],
   payment: ["finance"],
   // metadata only (consumer, reason, subject, message id), never the payload
-  dead_letter: ["admin"]
+  dead_letter: ["admin"],
+  retry_policy: ["admin"]
 }
 
 /** The resource kinds a view shows. */

@@ -5,6 +5,7 @@ import { AdminContractsApi, AdminGatewaysApi, AdminPlansApi } from "./Admin/Api.
 import { AdminAuditApi, FinanceAuditApi } from "./Audit/Api.ts"
 import { CheckoutApi } from "./Checkout/Api.ts"
 import { AdminDeadLettersApi } from "./DeadLetters/Api.ts"
+import { AdminRetryPoliciesApi } from "./RetryPolicies/Api.ts"
 import { MeApi } from "./Me/Api.ts"
 import { OverviewApi } from "./Overview/Api.ts"
 import { PublicApi } from "./Public/Api.ts"
@@ -22,6 +23,7 @@ export class Api extends HttpApi.make("evm-billing")
   .add(AdminGatewaysApi)
   .add(AdminAuditApi)
   .add(AdminDeadLettersApi)
+  .add(AdminRetryPoliciesApi)
   .add(OverviewApi)
   .add(FinanceAuditApi)
   .addError(BadRequest)

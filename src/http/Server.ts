@@ -11,6 +11,7 @@ import { AdminContractsLive, AdminGatewaysLive, AdminPlansLive } from "./Admin/H
 import { Api } from "./Api.ts"
 import { AdminAuditLive, FinanceAuditLive } from "./Audit/Http.ts"
 import { AdminDeadLettersLive } from "./DeadLetters/Http.ts"
+import { AdminRetryPoliciesLive } from "./RetryPolicies/Http.ts"
 import { AuthLive } from "./Auth.ts"
 import { BodyLimit, isBodyTooLarge, MaxBody, tooLarge } from "./BodyLimit.ts"
 import { CheckoutLive } from "./Checkout/Http.ts"
@@ -18,6 +19,7 @@ import { DocsLive } from "./Docs.ts"
 import { MeLive } from "./Me/Http.ts"
 import { OverviewLive } from "./Overview/Http.ts"
 import { PublicLive } from "./Public/Http.ts"
+import { RequestIds } from "./RequestId.ts"
 import { WebhooksLive } from "./Webhooks/Http.ts"
 import { serverWithWebhookRoute, webhookHandler } from "./WebhookRoute.ts"
 import { WebhookIntake } from "../../services/WebhookIntake.ts"
@@ -68,7 +70,7 @@ const ErrorShape = HttpApiBuilder.middleware(Api, Effect.map(MaxBody, (maxBody) 
   ) as HttpApp.Default<BadRequest | NotFound | PayloadTooLarge | Internal>))
 
 export const ApiLive = HttpApiBuilder.api(Api).pipe(
-  Layer.provide([PublicLive, CheckoutLive, MeLive, WebhooksLive, AdminContractsLive, AdminWebhookSecretsLive, AdminPlansLive, AdminGatewaysLive, AdminAuditLive, AdminDeadLettersLive, OverviewLive, FinanceAuditLive]),
+  Layer.provide([PublicLive, CheckoutLive, MeLive, WebhooksLive, AdminContractsLive, AdminWebhookSecretsLive, AdminPlansLive, AdminGatewaysLive, AdminAuditLive, AdminDeadLettersLive, AdminRetryPoliciesLive, OverviewLive, FinanceAuditLive]),
   Layer.provide(AuthLive)
 )
 
@@ -81,6 +83,7 @@ export const serveApi = (port: number) =>
     Layer.provide(DocsLive),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(ErrorShape),
+    Layer.provide(RequestIds),
     Layer.provide(BodyLimit),
     Layer.provide(ApiLive),
     HttpServer.withLogAddress,

@@ -9,6 +9,7 @@ import { ConfigProvider, Effect, Layer, Metric, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { DeadLetters } from "../../services/DeadLetters.ts"
 import { Nats } from "../../services/Nats.ts"
+import { RetryPolicyState } from "../../services/RetryPolicies.ts"
 import { Notifications } from "../../services/Notifications.ts"
 import { Outbox } from "../../services/Outbox.ts"
 import { OutboxDeadLetters, outboxDeadLetteredTotal } from "../../streams/OutboxDeadLetters.ts"
@@ -37,7 +38,7 @@ const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([
   ["APP_BILLING_FINANCE_OPS_USER_ID", FIN_OPS]
 ])))
 
-const TestLayer = Layer.mergeAll(DeleteStreams, Outbox.Default, Notifications.Default, OutboxDeadLetters.Default, DeadLetters.Default).pipe(
+const TestLayer = Layer.mergeAll(DeleteStreams, Outbox.Default, Notifications.Default, OutboxDeadLetters.Default, DeadLetters.Default, RetryPolicyState.Default).pipe(
   Layer.provideMerge(Layer.merge(Nats.layerWith({ prefix }), TestDatabase)),
   Layer.provide(config)
 )

@@ -8,6 +8,7 @@ import { assert, layer } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Metric, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { Nats } from "../../services/Nats.ts"
+import { RetryPolicyState } from "../../services/RetryPolicies.ts"
 import { Outbox } from "../../services/Outbox.ts"
 import { OutboxDeadLetters } from "../../streams/OutboxDeadLetters.ts"
 import { makeOutboxRelay, outboxMsgId, outboxPublishedTotal } from "../../streams/OutboxRelay.ts"
@@ -34,7 +35,7 @@ const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([
   ["BILLING_OUTBOX_RETRY_MAX_DELAY", "200 millis"]
 ])))
 
-const TestLayer = Layer.mergeAll(DeleteStreams, Outbox.Default, OutboxDeadLetters.Default).pipe(
+const TestLayer = Layer.mergeAll(DeleteStreams, Outbox.Default, OutboxDeadLetters.Default, RetryPolicyState.Default).pipe(
   Layer.provideMerge(Layer.merge(Nats.layerWith({ prefix }), TestDatabase)),
   Layer.provide(config)
 )

@@ -22,7 +22,7 @@ export const WEBHOOK_SECRET = "cli-smoke-webhook-secret-0123456789"
  * Deletes every stream of `prefix` when the scope closes (the child processes use them). The connection is made now:
  * made inside the finalizer, its fibers would be uninterruptible and closing it would wait forever.
  */
-const deleteStreams = (prefix: Prefix) =>
+export const deleteStreams = (prefix: Prefix) =>
   Effect.gen(function*() {
     const nats = Context.get(yield* Layer.build(Nats.layerWith({ prefix })).pipe(Effect.orDie), Nats)
     yield* Effect.addFinalizer(() =>

@@ -28,7 +28,7 @@ export interface Route {
 /** Groups whose routes are authenticated by a request signature instead of a bearer token. */
 const SIGNED_GROUPS = new Set(["webhooks"])
 
-const SAMPLES: Record<string, string> = { slug: "smoke-missing", user_id: "smoke-nobody", id: "0" }
+const SAMPLES: Record<string, string> = { slug: "smoke-missing", user_id: "smoke-nobody", id: "0", name: "webhooks" }
 
 const accessOf = (group: string, middleware: ReadonlySet<unknown>): Access => {
   if (middleware.has(FinanceOpsOnly)) return "finance_ops"

@@ -10,7 +10,7 @@ import { Api } from "../Api.ts"
 import { CurrentUser } from "../Auth.ts"
 import * as E from "../Errors.ts"
 
-/** Who acts, for the audit trail: the bearer's user id and the request id header if any. */
+/** Who acts, for the audit trail: the bearer's user id and the request's id (src/http/RequestId.ts). */
 export const currentActor = Effect.gen(function*() {
   const user = yield* CurrentUser
   const request = yield* HttpServerRequest.HttpServerRequest
