@@ -202,7 +202,13 @@ export class Checkout extends Effect.Service<Checkout>()("billing/Checkout", {
      */
     const create = Effect.fn("Checkout.create")(function*(userId: string, req: CheckoutRequest, idempotencyKey?: string) {
       const found = yield* existing(userId, req, idempotencyKey)
-      if (Option.isSome(found)) return { created: false, checkout: toCheckoutView(found.value) } as const
+      if (Option.isSome(found)) {
+        // a replay hands out the quote again: not once its network's gateway is off (a payment already made stays)
+        if (found.value.status === "pending" && !(yield* gateways.networkEnabled(found.value.network))) {
+          return yield* reject("gateway_disabled", `no enabled gateway serves network ${found.value.network}: this pending checkout can no longer be paid`)
+        }
+        return { created: false, checkout: toCheckoutView(found.value) } as const
+      }
       const orderId = yield* issue(userId, req, idempotencyKey)
       if (Option.isNone(orderId)) {
         const raced = yield* existing(userId, req, idempotencyKey)

@@ -140,7 +140,17 @@ layer(appHarness(), { timeout: 120_000, excludeTestServices: true })("checkout (
       assert.deepStrictEqual(rejection(contractOff), [409, "contract_disabled"])
       assert.strictEqual(yield* totalRows, before)
 
-      assert.strictEqual((yield* checkout(app, "co-toggle", body)).status, 201, "re-enabled: checkout works again")
+      const issued = yield* checkout(app, "co-toggle", body, "toggle-key")
+      assert.strictEqual(issued.status, 201, "re-enabled: checkout works again")
+
+      // a replay of the pending checkout (its key, or the same user and plan) while the gateway is off: refused too
+      yield* toggle("/v1/billing/admin/gateways/evm", false)
+      const replays = yield* Effect.all([checkout(app, "co-toggle", body, "toggle-key"), checkout(app, "co-toggle", body)]).pipe(
+        Effect.ensuring(toggle("/v1/billing/admin/gateways/evm", true))
+      )
+      assert.deepStrictEqual(replays.map(rejection), [[409, "gateway_disabled"], [409, "gateway_disabled"]])
+      const again = yield* checkout(app, "co-toggle", body, "toggle-key")
+      assert.deepStrictEqual([again.status, checkoutOf(again).transaction_id], [200, checkoutOf(issued).transaction_id])
     }))
 
   it.effect("the quote is accepted by the contract from the payer's wallet only", () =>
