@@ -74,6 +74,22 @@ export const labelled = <Type, In, Out>(
 ): Metric.Metric<Type, In, Out> =>
   Object.keys(labels).sort().reduce((m, key) => Metric.tagged(m, key, labels[key]!), metric)
 
+/**
+ * The labelled series the alerts and dashboards read, at 0 for a configured network and its endpoints, so a rate or an
+ * increase is 0 (not absent) before the first event: an alert on "failures above 10%" must see "none so far".
+ */
+export const zeroSeries = (network: string, endpoints: number) =>
+  Effect.all([
+    ...(["pending", "confirmed", "failed"] as const).map((status) =>
+      Metric.incrementBy(labelled(transactionsTotal, { status, network, token: "native" }), 0)),
+    Metric.incrementBy(labelled(transactionsNetworkFailedTotal, { network }), 0),
+    Metric.incrementBy(labelled(chainShortHeadTotal, { network }), 0),
+    Metric.incrementBy(labelled(chainReorgsTotal, { network }), 0),
+    ...Array.from({ length: endpoints }, (_, i) =>
+      Effect.all((["true", "false"] as const).map((retryable) =>
+        Metric.incrementBy(labelled(rpcErrorsTotal, { network, endpoint: String(i), retryable }), 0))))
+  ], { discard: true })
+
 // Exposition format helpers.
 const metricName = (name: string) => name.replace(/[^a-zA-Z0-9_:]/g, "_").replace(/^([0-9])/, "_$1")
 const labelName = (name: string) => name.replace(/[^a-zA-Z0-9_]/g, "_").replace(/^([0-9])/, "_$1")

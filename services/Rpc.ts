@@ -15,7 +15,7 @@ import { getHttpRpcClient } from "viem/utils"
 import { CryptoConfig, type NetworkConfig } from "./CryptoConfig.ts"
 import { intBetween } from "./Settings.ts"
 import { EndpointGuard } from "./EndpointGuard.ts"
-import { labelled, rpcChainMismatchTotal, rpcEndpointHealthy, rpcErrorsTotal, rpcFailoversTotal, rpcRequestsTotal } from "./Metrics.ts"
+import { labelled, rpcChainMismatchTotal, zeroSeries, rpcEndpointHealthy, rpcErrorsTotal, rpcFailoversTotal, rpcRequestsTotal } from "./Metrics.ts"
 import {
   type BenchPolicy,
   type EndpointHealth,
@@ -202,6 +202,7 @@ export class Rpc extends Effect.Service<Rpc>()("billing/Rpc", {
         )
         return SynchronizedRef.make<ReadonlyArray<EndpointHealth>>(clients.map(() => unprovenEndpoint)).pipe(
           Effect.map((health): NetworkClients => ({ config, clients, health })),
+          Effect.tap(() => zeroSeries(config.network, clients.length)),
           Effect.tap((net) =>
             Effect.forEach(clients, (_, i) =>
               probe(config.network, net, i).pipe(

@@ -1,7 +1,8 @@
 /**
- * Retry policies tuned live (issue 10, item 1), against the whole service: the environment's defaults listed, bad
- * settings refused with nothing stored, and a change made while a webhook keeps failing applied to its very next
- * retry (its spacing and its give-up point), audited and visible on the metrics.
+ * What operators tune and read (issue 10, items 1, 7 and 8), against the whole service: the alerts' series at 0
+ * before any payment; request ids on every response; retry policies tuned live (the environment's defaults listed,
+ * bad settings refused with nothing stored, a change made while a webhook keeps failing applied to its very next
+ * retry, audited and visible on the metrics), from the API and the CLI.
  */
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
@@ -11,7 +12,7 @@ import { AuditPage } from "../../src/domain/AuditLog.ts"
 import { RetryPolicyView } from "../../src/domain/RetryPolicy.ts"
 import { Schema } from "effect"
 import { App, appHarness, decode, errorOf, eventually, type Harness, PASS } from "../support/app.ts"
-import { scrape, total } from "../support/metrics.ts"
+import { exposed, scrape, total } from "../support/metrics.ts"
 import { checkoutNative } from "../support/payments.ts"
 import { cli } from "../smoke/harness.ts"
 
@@ -31,6 +32,22 @@ const deadLetterOf = (app: Harness, txHash: string) =>
   })
 
 layer(appHarness(), { timeout: 120_000, excludeTestServices: true })("retry policies (admin routes)", (it) => {
+  it.effect("before any payment, the series the alerts read exist at 0 for the configured network", () =>
+    Effect.gen(function*() {
+      const app = yield* App
+      const samples = yield* scrape(app.baseUrl)
+      const zero = (name: string, labels: Record<string, string>) => {
+        assert.isTrue(exposed(samples, name, labels), `${name} ${JSON.stringify(labels)} exposed`)
+        assert.strictEqual(total(samples, name, labels), 0, name)
+      }
+      zero("billing_transactions_network_failed_total", { network: "anvil" })
+      zero("billing_transactions_total", { status: "failed", network: "anvil" })
+      zero("billing_transactions_total", { status: "confirmed", network: "anvil" })
+      zero("billing_chain_short_head_total", { network: "anvil" })
+      zero("billing_chain_reorgs_total", { network: "anvil" })
+      zero("billing_rpc_errors_total", { network: "anvil", endpoint: "0" })
+    }))
+
   it.effect("every policy is listed with the environment's values until one is stored", () =>
     Effect.gen(function*() {
       const app = yield* App
