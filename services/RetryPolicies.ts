@@ -4,54 +4,63 @@
  * (services/RetryPolicyStore.ts, on every instance within seconds of a change). Callers read `current` each time they
  * decide, so a change applies to the next retry without a restart.
  */
-import { Config, ConfigError, Duration, Effect, Either, Metric, ParseResult, Ref, Schedule, Schema } from "effect"
-import { delayAfter, type RetryPolicyName, RetryPolicyNames, RetryPolicySettings } from "../src/domain/RetryPolicy.ts"
+import { Config, Duration, Effect, Metric, Ref, Schedule } from "effect"
+import { delayAfter, type RetryPolicyName, RetryPolicyNames, type RetryPolicySettings } from "../src/domain/RetryPolicy.ts"
+import { durationBetween, intBetween } from "./Settings.ts"
 
 export type RetryPolicies = Readonly<Record<RetryPolicyName, RetryPolicySettings>>
 
-const ms = (name: string, fallback: Duration.DurationInput) =>
-  Config.duration(name).pipe(Config.withDefault(Duration.decode(fallback)), Config.map((d) => Math.round(Duration.toMillis(d))))
+/** A delay variable in whole milliseconds, refused at start outside [min, max] as an operator's change would be. */
+const ms = (name: string, fallback: Duration.DurationInput, max: Duration.DurationInput) =>
+  durationBetween(name, fallback, "1 millis", max).pipe(Config.map((d) => Math.round(Duration.toMillis(d))))
 
 const settings = (
-  name: RetryPolicyName,
-  fields: { initial: Config.Config<number>; max: Config.Config<number>; attempts: Config.Config<number>; factor: number; jitter: number },
-  variables: string
-) =>
-  Config.all([fields.initial, fields.max, fields.attempts]).pipe(
-    Config.mapOrFail(([initial_delay_ms, max_delay_ms, max_attempts]) =>
-      Either.mapLeft(
-        Schema.decodeEither(RetryPolicySettings)({ initial_delay_ms, factor: fields.factor, max_delay_ms, max_attempts, jitter: fields.jitter }),
-        (e) => ConfigError.InvalidData([], `${variables} (retry policy ${name}): ${ParseResult.TreeFormatter.formatErrorSync(e)}`)
-      ))
+  fields: {
+    readonly initial: readonly [string, Duration.DurationInput]
+    readonly max: readonly [string, Duration.DurationInput]
+    readonly attempts: readonly [string, number]
+    readonly factor: number
+    readonly jitter: number
+  }
+): Config.Config<RetryPolicySettings> =>
+  Config.all({
+    initial_delay_ms: ms(fields.initial[0], fields.initial[1], "1 hour"),
+    max_delay_ms: ms(fields.max[0], fields.max[1], "1 day"),
+    max_attempts: intBetween(fields.attempts[0], fields.attempts[1], 1, 1000)
+  }).pipe(
+    Config.validate({
+      message: `${fields.max[0]} must not be below ${fields.initial[0]}`,
+      validation: (p) => p.max_delay_ms >= p.initial_delay_ms
+    }),
+    Config.map((p) => ({ ...p, factor: fields.factor, jitter: fields.jitter }))
   )
 
-const processor = (name: RetryPolicyName) =>
-  settings(name, {
-    initial: ms("BILLING_PROCESSOR_RETRY_BASE_DELAY", "1 second"),
-    max: ms("BILLING_PROCESSOR_RETRY_MAX_DELAY", "1 minute"),
-    attempts: Config.integer("BILLING_PROCESSOR_MAX_DELIVERIES").pipe(Config.withDefault(8)),
-    factor: 2,
-    jitter: 0
-  }, "BILLING_PROCESSOR_RETRY_BASE_DELAY, _MAX_DELAY, BILLING_PROCESSOR_MAX_DELIVERIES")
+const processor = settings({
+  initial: ["BILLING_PROCESSOR_RETRY_BASE_DELAY", "1 second"],
+  max: ["BILLING_PROCESSOR_RETRY_MAX_DELAY", "1 minute"],
+  attempts: ["BILLING_PROCESSOR_MAX_DELIVERIES", 8],
+  factor: 2,
+  jitter: 0
+})
 
 /** The environment's policies: what runs until an operator stores another. */
 export const RetryPolicyDefaults: Config.Config<RetryPolicies> = Config.all({
-  webhooks: processor("webhooks"),
-  "chain-events": processor("chain-events"),
-  outbox: settings("outbox", {
-    initial: ms("BILLING_OUTBOX_RETRY_BASE_DELAY", "200 millis"),
-    max: ms("BILLING_OUTBOX_RETRY_MAX_DELAY", "10 seconds"),
-    attempts: Config.integer("BILLING_OUTBOX_MAX_ATTEMPTS").pipe(Config.withDefault(5)),
+  webhooks: processor,
+  "chain-events": processor,
+  outbox: settings({
+    initial: ["BILLING_OUTBOX_RETRY_BASE_DELAY", "200 millis"],
+    max: ["BILLING_OUTBOX_RETRY_MAX_DELAY", "10 seconds"],
+    attempts: ["BILLING_OUTBOX_MAX_ATTEMPTS", 5],
     factor: 2,
     jitter: 0.2
-  }, "BILLING_OUTBOX_RETRY_BASE_DELAY, _MAX_DELAY, _MAX_ATTEMPTS"),
-  rpc: settings("rpc", {
-    initial: ms("BILLING_RPC_RETRY_BASE_DELAY", "200 millis"),
-    max: ms("BILLING_RPC_RETRY_MAX_DELAY", "10 seconds"),
-    attempts: Config.integer("BILLING_RPC_RETRY_ATTEMPTS").pipe(Config.withDefault(3)),
+  }),
+  rpc: settings({
+    initial: ["BILLING_RPC_RETRY_BASE_DELAY", "200 millis"],
+    max: ["BILLING_RPC_RETRY_MAX_DELAY", "10 seconds"],
+    attempts: ["BILLING_RPC_RETRY_ATTEMPTS", 3],
     factor: 2,
     jitter: 0.2
-  }, "BILLING_RPC_RETRY_BASE_DELAY, _MAX_DELAY, _ATTEMPTS")
+  })
 })
 
 // One gauge per setting, labelled by policy: what every instance runs with, visible on its scrape.

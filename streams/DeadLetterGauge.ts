@@ -11,11 +11,11 @@ export const deadLettersWaiting = Metric.gauge("billing_dead_letters", {
   description: "Dead letters waiting in the DLQ per consumer (replay or discard them at /v1/billing/admin/dead-letters)"
 })
 
-const Interval = durationBetween("BILLING_DEAD_LETTER_GAUGE_INTERVAL", "15 seconds", "1 second", "1 hour")
+export const DeadLetterGaugeInterval = durationBetween("BILLING_DEAD_LETTER_GAUGE_INTERVAL", "15 seconds", "1 second", "1 hour")
 
 export const DeadLetterGaugeLive = Layer.scopedDiscard(Effect.gen(function*() {
   const deadLetters = yield* DeadLetters
-  const interval = yield* Interval
+  const interval = yield* DeadLetterGaugeInterval
   const refresh = deadLetters.counts.pipe(
     Effect.flatMap((counts) =>
       Effect.forEach(Object.entries(counts), ([consumer, n]) => Metric.set(Metric.tagged(deadLettersWaiting, "consumer", consumer), n), { discard: true })),

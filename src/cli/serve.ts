@@ -9,6 +9,7 @@ import { appLayer } from "../App.ts"
 import { admitRpcEndpoints, migrate, pointNetworkAt, RpcConfigEnv, seedFromEnvironment } from "../Bootstrap.ts"
 import { PortConfig, RolesConfig } from "../Config.ts"
 import { DEMO_PLAN, registerDemo } from "../Demo.ts"
+import { preflight } from "../Preflight.ts"
 import { Anvil } from "../devnet/Anvil.ts"
 import { refuseDevelopmentValues, withDevelopmentDefaults } from "../devnet/DevelopmentConfig.ts"
 import { Devnet } from "../devnet/Devnet.ts"
@@ -42,6 +43,7 @@ const requiredSecrets = Effect.all([TokenVerifierConfig, SignerKey, SecretsKey, 
 
 const run = (devnetPort: Option.Option<number>, rpc: Option.Option<RpcConfig>) =>
   Effect.gen(function*() {
+    yield* preflight
     const port = yield* PortConfig
     const roles = yield* RolesConfig
     yield* requiredSecrets
@@ -57,10 +59,13 @@ const run = (devnetPort: Option.Option<number>, rpc: Option.Option<RpcConfig>) =
  * a public development value. Without it, the embedded devnet runs with development values beneath the environment.
  */
 export const serve = Command.make("serve", { devnetPort }, ({ devnetPort }) =>
-  Effect.flatMap(RpcConfigEnv, (rpc) =>
-    Option.isSome(rpc)
-      ? Effect.zipRight(refuseDevelopmentValues, run(devnetPort, rpc))
-      : withDevelopmentDefaults(run(devnetPort, rpc)))
+  Effect.flatMap(Effect.either(RpcConfigEnv), (rpc) => {
+    // unreadable, it is meant as a production start: report it with everything else wrong (preflight), not alone
+    if (rpc._tag === "Left") return Effect.zipRight(preflight, Effect.fail(rpc.left))
+    return Option.isSome(rpc.right)
+      ? Effect.zipRight(refuseDevelopmentValues, run(devnetPort, rpc.right))
+      : withDevelopmentDefaults(run(devnetPort, rpc.right))
+  })
 ).pipe(Command.withDescription("run the HTTP API and the consumers (migrates first)"))
 
 const tryIt = (port: number) =>

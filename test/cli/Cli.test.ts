@@ -48,10 +48,27 @@ describe("evm-billing CLI", () => {
     assert.strictEqual(reserved.stdout, "")
   })
 
-  it("a bad environment variable stops start-up with a message naming it", () => {
-    const out = run(["serve"], { BILLING_RPC_CONFIG: "{\"anvil\": {\"chain_id\": -1, \"rpc\": []}}" })
-    assert.notStrictEqual(out.status, 0)
-    assert.include(out.stderr + out.stdout, "BILLING_RPC_CONFIG")
+  it("--help names every command, in plain text when piped (no ANSI colours)", () => {
+    const out = run(["--help"], {})
+    assert.strictEqual(out.status, 0, out.stderr)
+    assert.notMatch(out.stdout, /\u001b\[/)
+    for (const command of ["serve", "migrate", "token", "devnet", "reconcile", "e2e", "secrets", "dead-letters", "retry-policy"]) {
+      assert.include(out.stdout, command)
+    }
+  })
+
+  it("bad environment variables stop start-up before anything starts: one readable line each, exit 2, nothing echoed", () => {
+    const out = run(["serve"], {
+      BILLING_RPC_CONFIG: "{\"anvil\": {\"chain_id\": -1, \"rpc\": []}}",
+      BILLING_RPC_TIMEOUT: "banana",
+      DATABASE_URL: "mysql://billing:hunter2@db.internal/billing"
+    })
+    assert.strictEqual(out.status, 2)
+    const lines = out.stderr.trim().split("\n")
+    assert.strictEqual(lines[0], "evm-billing: configuration error:")
+    assert.isTrue(lines.slice(1).every((l) => /^  [A-Z_]+: \S/.test(l)), out.stderr)
+    for (const name of ["BILLING_RPC_CONFIG", "BILLING_RPC_TIMEOUT", "DATABASE_URL"]) assert.include(out.stderr, `  ${name}: `)
+    for (const hidden of ["hunter2", "banana", "    at ", "\"logLevel\"", "<->", "applied migration", "devnet"]) assert.notInclude(out.stderr, hidden)
   })
 
   it.scoped("migrate creates the database and applies every migration once", () =>
