@@ -10,6 +10,7 @@ import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Data, Effect } from "effect"
 import type { DeadLetterConsumer, DeadLetterPage, DeadLetterParams, DeadLetterSummary, DeadLetterView, ReplayResult } from "../src/domain/DeadLetter.ts"
+import type { Actor } from "./Contracts.ts"
 import { Audit, redactSecrets } from "./Audit.ts"
 import { Nats, type NatsError } from "./Nats.ts"
 import { decodeIds, transactional } from "./Rows.ts"
@@ -29,11 +30,6 @@ const DEFAULT_LIMIT = 50
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 const deadLetterHeaderNames = new Set(Object.values(DeadLetterHeaders).map((h) => h.toLowerCase()))
-
-export interface Actor {
-  readonly id: string
-  readonly requestId?: string | undefined
-}
 
 export class DeadLetters extends Effect.Service<DeadLetters>()("billing/DeadLetters", {
   effect: Effect.gen(function*() {
@@ -157,8 +153,9 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("billing/DeadLett
         if (!replayable.some((prefix) => subject.startsWith(prefix))) {
           return yield* new DeadLetterNotReplayable({ id, message: `its source subject ${JSON.stringify(subject)} is not one the consumers read` })
         }
-        // one id per dead letter: a replay repeated within the stream's duplicate window publishes nothing twice
-        const msgId = `replay:${letter.id}`
+        // one id per dead letter (its sequence and time: a DLQ stream made anew reuses sequences): a replay repeated
+        // within the stream's duplicate window publishes nothing twice
+        const msgId = `replay:${letter.id}:${msg.time.getTime()}`
         const published = yield* nats.publish(subject, msg.data, { msgId, headers: originalHeaders(msg) })
         yield* record(actor, "dead_letter.replay", letter, { replayed_to: subject, msg_id: msgId, seq: published.seq }).pipe(transactional(sql))
         return { id: letter.id, replayed_to: subject, msg_id: msgId, duplicate: published.duplicate } satisfies ReplayResult

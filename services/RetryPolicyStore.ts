@@ -7,6 +7,7 @@ import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Schema } from "effect"
 import { type RetryPolicyName, RetryPolicyNames, RetryPolicySettings, type RetryPolicyView } from "../src/domain/RetryPolicy.ts"
+import type { Actor } from "./Contracts.ts"
 import { Audit } from "./Audit.ts"
 import { Nats } from "./Nats.ts"
 import { type RetryPolicies, RetryPolicyState } from "./RetryPolicies.ts"
@@ -30,11 +31,6 @@ const settingsOf = (r: typeof StoredRow.Type): RetryPolicySettings => ({
   max_attempts: r.max_attempts,
   jitter: r.jitter
 })
-
-export interface Actor {
-  readonly id: string
-  readonly requestId?: string | undefined
-}
 
 export class RetryPolicyStore extends Effect.Service<RetryPolicyStore>()("billing/RetryPolicyStore", {
   effect: Effect.gen(function*() {

@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { BadRequest, Conflict, NotFound } from "../domain/Errors.ts"
+import { BadRequest, Conflict, NotFound, Unavailable as UnavailableError } from "../domain/Errors.ts"
 
 /** Domain outcomes of the admin services, each as its HTTP error. */
 const notFound = (error: NotFound["error"], what: string) => (e: { readonly slug: string }) =>
@@ -19,3 +19,13 @@ export const PlanInvalid = (e: { readonly message: string }) => Effect.fail(new 
 
 /** A cursor that does not decode is the client's mistake. */
 export const BadCursor = () => Effect.fail(new BadRequest({ error: "invalid_cursor", message: "cursor is not valid" }))
+
+/**
+ * NATS or PostgreSQL did not answer: logged (the cause's message, never the request) and answered 503 with `code`;
+ * nothing was changed that a retry would repeat.
+ */
+export const Unavailable = (what: string, code: UnavailableError["error"]) => (e: { readonly message: string }) =>
+  Effect.zipRight(
+    Effect.logWarning(`${what}: a dependency did not answer`, e.message),
+    Effect.fail(new UnavailableError({ error: code, message: `${what} are unavailable, retry later` }))
+  )

@@ -7,7 +7,7 @@ import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { randomBytes } from "node:crypto"
-import { type Hex, keccak256 } from "viem"
+import { keccak256 } from "viem"
 import { Nats } from "../../services/Nats.ts"
 import { DeadLetterHeaders } from "../../services/Subjects.ts"
 import { DeadLetterPage, DeadLetterView, ReplayResult } from "../../src/domain/DeadLetter.ts"
@@ -15,28 +15,13 @@ import { AuditPage } from "../../src/domain/AuditLog.ts"
 import { App, appHarness, CONFIRMATIONS, decode, errorOf, eventually, type Harness, PASS } from "../support/app.ts"
 import { exposed, scrape, total } from "../support/metrics.ts"
 import { cli } from "../smoke/harness.ts"
-import { checkoutNative, mine, nativeCheckout, postingsOf, waitForStatus } from "../support/payments.ts"
+import { checkoutNative, mine, nativeCheckout, postingsOf, signMint, waitForStatus } from "../support/payments.ts"
 
 const PRICES = { native: 10n ** 15n, token: 1_000_000n }
 const FIN_OPS = "fin-ops-dl"
 const PATH = "/v1/billing/admin/dead-letters"
 const pageOf = decode(DeadLetterPage)
 const viewOf = decode(DeadLetterView)
-
-/** The checkout's payment signed but not sent: its hash is known before the chain has it. */
-const signedPayment = (app: Harness, account: number, tx: { to: string; data: string; value: string; gas: string }) =>
-  Effect.promise(async () => {
-    const wallet = app.devnet.wallet(account)
-    const request = await wallet.prepareTransactionRequest({
-      to: tx.to as Hex,
-      data: tx.data as Hex,
-      value: BigInt(tx.value),
-      gas: BigInt(tx.gas),
-      chain: app.devnet.chain
-    })
-    const raw = await wallet.signTransaction(request)
-    return { raw, hash: keccak256(raw) }
-  })
 
 /** A webhook for a transaction no node has: retried, then dead-lettered; its dead letter once it shows up. */
 const deadLetteredHook = (app: Harness, txHash: string, orderId: string) =>
@@ -62,8 +47,8 @@ layer(appHarness({ env: { APP_BILLING_FINANCE_OPS_USER_ID: FIN_OPS, BILLING_DEAD
         const sql = yield* SqlClient.SqlClient
         const nats = yield* Nats
         const { checkout } = yield* checkoutNative(app, "dl", PRICES, "user-dl", 5)
-        const payment = yield* signedPayment(app, 5, checkout.payload.transactions[0]!)
-        const letter = yield* deadLetteredHook(app, payment.hash, checkout.order_id)
+        const raw = yield* signMint(app, checkout, 5)
+        const letter = yield* deadLetteredHook(app, keccak256(raw), checkout.order_id)
 
         assert.strictEqual(letter.consumer, "payment-processor-webhooks")
         assert.strictEqual(letter.subject, nats.subjects.webhook(PASS))
@@ -86,12 +71,17 @@ layer(appHarness({ env: { APP_BILLING_FINANCE_OPS_USER_ID: FIN_OPS, BILLING_DEAD
         assert.strictEqual(total(samples, "billing_dead_letters", { consumer: "payment-processor-chain" }), 0)
 
         // a replay before the cause is fixed would only fail again; the transaction now lands and gets deep
-        yield* Effect.promise(() => app.devnet.publicClient.sendRawTransaction({ serializedTransaction: payment.raw }))
+        yield* Effect.promise(() => app.devnet.publicClient.sendRawTransaction({ serializedTransaction: raw }))
         yield* mine(app, CONFIRMATIONS + 1)
         const replay = yield* app.request("POST", `${PATH}/${letter.id}/replay`, { token: app.admin, headers: { "x-request-id": "req-dl-1" } })
         assert.strictEqual(replay.status, 200)
         const result = decode(ReplayResult)(replay)
-        assert.deepStrictEqual(result, { id: letter.id, replayed_to: letter.subject, msg_id: `replay:${letter.id}`, duplicate: false })
+        assert.deepStrictEqual(result, {
+          id: letter.id,
+          replayed_to: letter.subject,
+          msg_id: `replay:${letter.id}:${Date.parse(letter.last_failed_at)}`,
+          duplicate: false
+        })
         yield* waitForStatus(checkout.transaction_id, "confirmed")
         assert.strictEqual((yield* postingsOf(checkout.transaction_id)).length, 2)
 

@@ -14,7 +14,7 @@ import type { CheckoutView } from "../../src/domain/Checkout.ts"
 import { chainCall } from "../support/anvil.ts"
 import { App, appHarness, CONFIRMATIONS, eventually, type Harness, PASS, registerContractAndPlan } from "../support/app.ts"
 import { listenerCaughtUp } from "../support/chain.ts"
-import { mine, mintedEvent, nativeCheckout, unbalancedLedgerTransactions } from "../support/payments.ts"
+import { mine, mintedEvent, nativeCheckout, signMint, unbalancedLedgerTransactions } from "../support/payments.ts"
 
 const PRICES = { native: 10n ** 15n, token: 1_000_000n }
 const PAYMENTS = 30
@@ -31,21 +31,6 @@ const generator = (seed: number) => {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
 }
-
-/** The checkout's mint, signed but kept raw so the very same transaction can be mined again after a reorg. */
-const signMint = (app: Harness, checkout: CheckoutView, account: number) =>
-  chainCall(async () => {
-    const wallet = app.devnet.wallet(account)
-    const tx = checkout.payload.transactions[0]!
-    const request = await wallet.prepareTransactionRequest({
-      to: tx.to as Hex,
-      data: tx.data as Hex,
-      value: BigInt(tx.value),
-      gas: BigInt(tx.gas),
-      chain: app.devnet.chain
-    })
-    return wallet.signTransaction(request)
-  }).pipe(Effect.orDie)
 
 const sendRaw = (app: Harness, raw: Hex) =>
   chainCall(() => app.devnet.publicClient.sendRawTransaction({ serializedTransaction: raw }))

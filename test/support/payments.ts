@@ -38,6 +38,21 @@ export const sendPayload = (app: Harness, checkout: CheckoutView, account: numbe
         chain: app.devnet.chain
       }))).pipe(Effect.orDie)
 
+/** The checkout's mint, signed but not sent: its hash is known before any node has it, and it can be sent again after a reorg. */
+export const signMint = (app: Harness, checkout: CheckoutView, account: number) =>
+  chainCall(async () => {
+    const wallet = app.devnet.wallet(account)
+    const tx = checkout.payload.transactions[0]!
+    const request = await wallet.prepareTransactionRequest({
+      to: tx.to as Hex,
+      data: tx.data as Hex,
+      value: BigInt(tx.value),
+      gas: BigInt(tx.gas),
+      chain: app.devnet.chain
+    })
+    return wallet.signTransaction(request)
+  }).pipe(Effect.orDie)
+
 /** Index of the SubscriptionPass event in a receipt. */
 export const passLogIndex = (receipt: TransactionReceipt) => {
   const log = receipt.logs.find((l) => {

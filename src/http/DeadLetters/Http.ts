@@ -1,19 +1,15 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Effect, Layer } from "effect"
 import { DeadLetters } from "../../../services/DeadLetters.ts"
-import { Conflict, NotFound, Unavailable } from "../../domain/Errors.ts"
+import { Conflict, NotFound } from "../../domain/Errors.ts"
 import { currentActor } from "../Admin/Http.ts"
 import { Api } from "../Api.ts"
+import * as E from "../Errors.ts"
 
 const notFound = (e: { readonly id: number }) =>
   Effect.fail(new NotFound({ error: "dead_letter_not_found", message: `no dead letter ${e.id} (replayed, discarded, expired or never written)` }))
 
-/** NATS or PostgreSQL not answering: nothing was changed that a retry would repeat (replay ids are per dead letter). */
-const unavailable = (e: { readonly message: string }) =>
-  Effect.zipRight(
-    Effect.logWarning("dead letters: NATS or PostgreSQL did not answer", e.message),
-    Effect.fail(new Unavailable({ error: "queue_unavailable", message: "the dead-letter queue is unavailable, retry later" }))
-  )
+const unavailable = E.Unavailable("dead letters", "queue_unavailable")
 
 export const AdminDeadLettersLive = HttpApiBuilder.group(Api, "adminDeadLetters", (handlers) =>
   Effect.gen(function*() {

@@ -1,15 +1,11 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Effect, Layer } from "effect"
 import { RetryPolicyStore } from "../../../services/RetryPolicyStore.ts"
-import { Unavailable } from "../../domain/Errors.ts"
 import { currentActor } from "../Admin/Http.ts"
 import { Api } from "../Api.ts"
+import * as E from "../Errors.ts"
 
-const unavailable = (e: { readonly message: string }) =>
-  Effect.zipRight(
-    Effect.logWarning("retry policies: PostgreSQL did not answer", e.message),
-    Effect.fail(new Unavailable({ error: "not_ready", message: "retry policies are unavailable, retry later" }))
-  )
+const unavailable = E.Unavailable("retry policies", "not_ready")
 
 export const AdminRetryPoliciesLive = HttpApiBuilder.group(Api, "adminRetryPolicies", (handlers) =>
   Effect.gen(function*() {
