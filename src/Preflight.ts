@@ -43,7 +43,9 @@ const clean = (line: string) =>
 /** A Schema failure as where (its path inside the value) and its last word, without the tree or the offending value. */
 const readable = (message: string): string => {
   const lines = message.split("\n").map((line) => line.replace(/^[\s│└├─]+/, "").trim()).filter((line) => line !== "")
-  const last = clean(lines[lines.length - 1] ?? message)
+  // a union of literals fails once per member: "Expected "api"", "Expected "workers"" read as one choice
+  const members = lines.flatMap((line) => /^Expected ("[^"]*")/.exec(line)?.[1] ?? [])
+  const last = members.length > 1 ? `Expected one of ${members.join(", ")}` : clean(lines[lines.length - 1] ?? message)
   const at = lines.flatMap((line) => {
     const key = /^\[(.+)\]$/.exec(line)
     return key === null ? [] : [key[1]!.replace(/"/g, "")]

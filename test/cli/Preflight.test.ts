@@ -22,6 +22,7 @@ describe("preflight", () => {
       const lines = yield* problems({
         ...SECRETS,
         PORT: "99999",
+        BILLING_ROLES: "api,cook",
         BILLING_RPC_TIMEOUT: "banana",
         BILLING_PROCESSOR_BATCHES: "0",
         BILLING_RPC_CONFIG: "{\"anvil\": 1}",
@@ -31,6 +32,7 @@ describe("preflight", () => {
       })
       assert.deepStrictEqual(lines, [
         "PORT: Expected a network port value",
+        "BILLING_ROLES: Expected one of \"api\", \"workers\"",
         "BILLING_RPC_CONFIG: at anvil: Expected an object",
         "BILLING_RPC_TIMEOUT: Expected a duration",
         "BILLING_PROCESSOR_RETRY_MAX_DELAY must not be below BILLING_PROCESSOR_RETRY_BASE_DELAY",
