@@ -10,7 +10,7 @@ import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager } fro
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream"
 import { connect, headers as natsHeaders } from "@nats-io/transport-node"
 import type { MsgHdrs, NatsConnection, Status } from "@nats-io/transport-node"
-import { Config, Data, Effect, Either, Layer, LogLevel, Schema } from "effect"
+import { Config, Data, type Duration, Effect, Either, Layer, LogLevel, Schema } from "effect"
 import type { StreamCodec } from "./StreamCodecs.ts"
 import * as Subjects from "./Subjects.ts"
 import { StreamLimits, streamConfigs, type StreamSettings } from "./StreamLimits.ts"
@@ -250,7 +250,25 @@ export const make = Effect.fn("Nats.make")(function*(settings: NatsSettings) {
       }))
     })
 
-  return { subjects, js, jsm, use, publish, publishEach, publishMessage, publishMessages, maxPayload, ping, signal, onSignal } as const
+  /** After a committed change other instances hold in memory: signal them; one that misses it reloads on its timer. */
+  const announce = (name: string) =>
+    signal(subjects.control(name)).pipe(
+      Effect.catchAll((e) => Effect.logWarning(`${name} signal not sent; other instances reload on their timer`, e))
+    )
+
+  /**
+   * Keeps an in-memory copy fresh until the scope closes: `reload` on every `announce(name)` from any instance, and
+   * every `every` (a signal lost while disconnected). A failed reload is logged; the copy in force stays.
+   */
+  const reloadOnAnnounce = <E, R>(name: string, reload: Effect.Effect<void, E, R>, every: Duration.Duration) =>
+    Effect.gen(function*() {
+      const logged = (why: string) =>
+        reload.pipe(Effect.catchAllCause((cause) => Effect.logWarning(`${name} not reloaded (${why}); the copy in force stays`, cause)))
+      yield* onSignal(subjects.control(name), () => Effect.zipRight(logged("signal"), Effect.logInfo(`${name} changed: reloaded`)))
+      yield* Effect.forkScoped(Effect.forever(Effect.delay(logged("periodic"), every)))
+    })
+
+  return { subjects, js, jsm, use, publish, publishEach, publishMessage, publishMessages, maxPayload, ping, signal, onSignal, announce, reloadOnAnnounce } as const
 })
 
 export class Nats extends Effect.Service<Nats>()("billing/Nats", {

@@ -79,10 +79,7 @@ export class RetryPolicyStore extends Effect.Service<RetryPolicyStore>()("billin
       }).pipe(
         transactional(sql),
         Effect.zipRight(reload),
-        Effect.tap(() =>
-          nats.signal(nats.subjects.control("retry-policies")).pipe(
-            Effect.catchAll((e) => Effect.logWarning("retry-policy signal not sent; other instances reload on their timer", e))
-          )),
+        Effect.tap(() => nats.announce("retry-policies")),
         Effect.zipRight(get(name)),
         Effect.tap(() => Effect.logInfo(`retry policy ${name} set`).pipe(Effect.annotateLogs({ actor: actor.id, ...settings })))
       )

@@ -79,20 +79,14 @@ export class WebhookDirectory extends Effect.Service<WebhookDirectory>()("billin
     const lock = yield* Effect.makeSemaphore(1)
     // Serialised: a reload that read before a commit cannot overwrite one that read after it.
     const reload = lock.withPermits(1)(Effect.flatMap(load, (entries) => Ref.set(directory, entries)))
-    const reloadLogged = (why: string) =>
-      reload.pipe(Effect.catchAllCause((cause) => Effect.logError(`contract directory not reloaded (${why}); the previous one stays`, cause)))
-
-    yield* nats.onSignal(nats.subjects.control(CONTRACTS_SIGNAL), () => reloadLogged("signal"))
-    yield* Effect.forkScoped(Effect.forever(Effect.delay(reloadLogged("periodic"), every)))
+    yield* nats.reloadOnAnnounce(CONTRACTS_SIGNAL, reload, every)
 
     const lookup = (slug: string) => Effect.map(Ref.get(directory), (entries) => Option.fromNullable(entries.get(slug)))
 
     /** After a committed change: this instance reloads now, the others on the signal (or their timer). */
     const changed = Effect.zipRight(
-      reloadLogged("after a change"),
-      nats.signal(nats.subjects.control(CONTRACTS_SIGNAL)).pipe(
-        Effect.catchAll((e) => Effect.logWarning("contract change signal not sent; other instances reload on their timer", e))
-      )
+      reload.pipe(Effect.catchAllCause((cause) => Effect.logError("contract directory not reloaded after a change; the previous one stays", cause))),
+      nats.announce(CONTRACTS_SIGNAL)
     )
 
     return { lookup, reload, changed } as const

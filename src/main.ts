@@ -10,7 +10,9 @@ import { retryPolicy } from "./cli/retryPolicy.ts"
 import { secrets } from "./cli/secrets.ts"
 import { serve } from "./cli/serve.ts"
 import { token } from "./cli/token.ts"
-import { configErrorLines } from "./Preflight.ts"
+import { InvalidDatabaseUrl } from "../services/Database.ts"
+import { InvalidArguments } from "./cli/operator.ts"
+import { ConfigProblems, configErrorLines } from "./Preflight.ts"
 
 const root = Command.make("evm-billing").pipe(
   Command.withDescription("billing backend for subscriptions paid on EVM chains"),
@@ -49,10 +51,8 @@ const configProblems = (cause: Cause.Cause<unknown>): ReadonlyArray<string> | un
   if (Option.isNone(failure)) return undefined
   const error = failure.value
   if (ConfigError.isConfigError(error)) return configErrorLines(error)
-  if (typeof error === "object" && error !== null && "_tag" in error) {
-    if (error._tag === "ConfigProblems") return (error as unknown as { lines: ReadonlyArray<string> }).lines
-    if (error._tag === "InvalidDatabaseUrl" || error._tag === "InvalidArguments") return [(error as unknown as Error).message]
-  }
+  if (error instanceof ConfigProblems) return error.lines
+  if (error instanceof InvalidDatabaseUrl || error instanceof InvalidArguments) return [error.message]
   return undefined
 }
 

@@ -47,9 +47,7 @@ export const OverviewLive = HttpApiBuilder.group(Api, "overview", (handlers) =>
           const view = yield* config.update(payload, yield* currentActor)
           // Committed: this instance switches now, the others on the signal (or their periodic reload).
           yield* rpc.reload
-          yield* nats.signal(nats.subjects.control("crypto-config")).pipe(
-            Effect.catchAll((e) => Effect.logWarning("crypto-config signal not sent; other instances reload on their timer", e))
-          )
+          yield* nats.announce("crypto-config")
           return view
         }).pipe(
           Effect.catchTags({
